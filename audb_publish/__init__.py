@@ -1,0 +1,16 @@
+"""Drop-in, parallel and fast replacement for :func:`audb.publish`.
+
+Importing this package changes nothing in :mod:`audb`.
+Call :func:`audb_publish.publish` directly,
+or :func:`audb_publish.patch` to make :func:`audb.publish` use it.
+
+"""
+
+from audb_publish.patching import is_patched
+from audb_publish.patching import patch
+from audb_publish.patching import patched
+from audb_publish.patching import unpatch
+from audb_publish.publish import publish
+
+__all__ = ["is_patched", "patch", "patched", "publish", "unpatch"]
+__version__ = "0.1.0"
