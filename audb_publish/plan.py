@@ -1,0 +1,337 @@
+"""Plan stage: what changed, what to put, and the new dependency table.
+
+A :class:`Plan` reads the dependency table of the previous version once,
+with vectorised pandas operations,
+and then only its own dictionaries.
+It takes the scan results as they arrive
+and answers which archives and files are ready to be put:
+an archive is ready when all of its members on disk are scanned
+and one of them is new or altered,
+or it held a removed media file.
+Only :meth:`Plan.apply` changes the dependency table,
+in the calling thread,
+in the same order as :func:`audb.publish`,
+so the resulting table is identical to upstream's,
+whatever the number of workers and the order results arrived in.
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import dataclasses
+import os
+
+import audb
+import audeer
+import pandas as pd
+
+from audb_publish.scan import MediaScan
+from audb_publish.validate import Context
+
+MEDIA = 1
+META = 0
+ATTACHMENT = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Put:
+    r"""An archive or file to put in the repository.
+
+    Args:
+        kind: ``"media"``, ``"table"`` or ``"attachment"``
+        path: unversioned backend path, e.g. ``/db/media/<archive>.zip``
+        files: files relative to the database root;
+            the members of the archive,
+            or the one file to put if ``path`` is not a ZIP archive
+        nbytes: bytes to read
+        missing: members to download from the previous version first
+        missing_version: version to download them from
+
+    """
+
+    kind: str
+    path: str
+    files: tuple[str, ...]
+    nbytes: int = 0
+    missing: tuple[str, ...] = ()
+    missing_version: str | None = None
+
+    @property
+    def is_archive(self) -> bool:
+        r"""``True`` if a ZIP archive of ``files`` is put."""
+        return self.path.endswith(".zip")
+
+
+class Plan:
+    r"""What changed in a database, and how to update its dependency table.
+
+    Args:
+        ctx: validated publication
+
+    """
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.name = ctx.db.name
+        df = ctx.deps()
+        self._checksums: dict[str, str] = df["checksum"].to_dict()
+        self._versions = df["version"]
+        self._init_attachments(df)
+        self._init_tables(df)
+        self._init_media(df[df["type"] == MEDIA])
+        self.put_media: list[Put] = []
+
+    # attachments
+
+    def _init_attachments(self, df: pd.DataFrame) -> None:
+        rows = df[df["type"] == ATTACHMENT]
+        removed_ids = [
+            a for a in rows["archive"].unique() if a not in self.ctx.db.attachments
+        ]
+        self._removed_attachments = [
+            rows.index[rows["archive"] == archive][0] for archive in removed_ids
+        ]
+        self._attachment_checksums: dict[str, str] = {}
+
+    def attachments_to_scan(self) -> list[tuple[str, str]]:
+        r"""Attachments on disk, to be checksummed.
+
+        Returns:
+            attachment ID and path relative to the database root
+
+        """
+        return [
+            (attachment_id, self.ctx.db.attachments[attachment_id].path)
+            for attachment_id in self.ctx.attachments
+        ]
+
+    def add_attachment(self, attachment_id: str, checksum: str) -> list[Put]:
+        r"""Take the checksum of an attachment.
+
+        Args:
+            attachment_id: attachment ID
+            checksum: its checksum
+
+        Returns:
+            the attachment's archive if it is new or altered
+
+        """
+        path = self.ctx.db.attachments[attachment_id].path
+        if self._checksums.get(path) == checksum:
+            return []
+        self._attachment_checksums[attachment_id] = checksum
+        files = self.ctx.attachments[attachment_id]
+        return [
+            Put(
+                "attachment",
+                f"/{self.name}/attachment/{attachment_id}.zip",
+                tuple(files),
+                self._size(files),
+            )
+        ]
+
+    # tables
+
+    def _init_tables(self, df: pd.DataFrame) -> None:
+        published = df.index[df["type"] == META]
+        self._removed_tables = list(set(published) - set(self.ctx.tables.values()))
+        self._table_checksums: dict[str, str] = {}
+
+    def tables_to_scan(self) -> list[tuple[str, str]]:
+        r"""Table files to be checksummed.
+
+        Returns:
+            table ID and file relative to the database root
+
+        """
+        return list(self.ctx.tables.items())
+
+    def add_table(self, table_id: str, checksum: str) -> list[Put]:
+        r"""Take the checksum of a table file.
+
+        Args:
+            table_id: table ID
+            checksum: checksum of its file
+
+        Returns:
+            the table's archive or PARQUET file if it is new or altered
+
+        """
+        file = self.ctx.tables[table_id]
+        if self._checksums.get(file) == checksum:
+            return []
+        self._table_checksums[table_id] = checksum
+        ext = "parquet" if file.endswith(".parquet") else "zip"
+        return [
+            Put(
+                "table",
+                f"/{self.name}/meta/{table_id}.{ext}",
+                (file,),
+                self._size([file]),
+            )
+        ]
+
+    # media
+
+    def _init_media(self, media: pd.DataFrame) -> None:
+        db_media = self.ctx.media
+        removed = ~media.index.isin(list(db_media))
+        self._removed_media = list(media.index[removed])
+        live = media[~removed]
+        self._forced = set(media["archive"][removed])
+        # members of archives in the order audb lists them after the update
+        kept = live[live["removed"] == 0]
+        self._members = {
+            archive: list(kept.index[positions])
+            for archive, positions in kept.groupby(
+                "archive", sort=False
+            ).indices.items()
+        }
+        in_root = [f for f in db_media if f in self.ctx.root_files]
+        known = set(media.index)
+        new = sorted(f for f in in_root if f not in known)
+        existing = live.index[live.index.isin(in_root) & (live["removed"] == 0)]
+        self._archive_of = live["archive"][existing].to_dict()
+        for file in new:
+            archive = self.ctx.archives.get(file) or audeer.uid(
+                from_string=file.replace("\\", "/")
+            )
+            self._archive_of[file] = archive
+            self._members.setdefault(archive, []).append(file)
+            self._forced.add(archive)
+        self._new = set(new)
+        self._remaining: dict[str, int] = {}
+        for archive in self._archive_of.values():
+            self._remaining[archive] = self._remaining.get(archive, 0) + 1
+        self._changed: set[str] = set()
+        self._add_values: list[tuple] = []
+        self._update_values: list[tuple] = []
+        self.media_files = sorted(self._archive_of)
+
+    def media_to_scan(self) -> tuple[list[str], list[int]]:
+        r"""Media files to be scanned and their sizes.
+
+        Returns:
+            files relative to the database root, sorted, and sizes in bytes
+
+        """
+        return self.media_files, [self.ctx.root_files[f] for f in self.media_files]
+
+    def media_ready_without_scan(self) -> list[Put]:
+        r"""Archives to put that have no member to scan.
+
+        They held removed media files,
+        and their other members, if any,
+        are not on disk.
+
+        Returns:
+            archives to put
+
+        """
+        return [
+            self._media_put(archive)
+            for archive in sorted(self._forced)
+            if archive not in self._remaining
+        ]
+
+    def add_media(self, results: Iterable[MediaScan]) -> list[Put]:
+        r"""Take scan results of media files.
+
+        Args:
+            results: scan results
+
+        Returns:
+            archives that became ready to be put
+
+        """
+        ready = []
+        for result in results:
+            archive = self._archive_of[result.file]
+            if result.file in self._new:
+                self._add_values.append(self._media_values(result, archive))
+                self._changed.add(archive)
+            elif self._checksums[result.file] != result.checksum:
+                self._update_values.append(self._media_values(result, archive))
+                self._changed.add(archive)
+            self._remaining[archive] -= 1
+            if self._remaining[archive] == 0 and (
+                archive in self._changed or archive in self._forced
+            ):
+                ready.append(self._media_put(archive))
+        return ready
+
+    def _media_values(self, result: MediaScan, archive: str) -> tuple:
+        return (
+            result.file,
+            archive,
+            result.bit_depth,
+            result.channels,
+            result.checksum,
+            result.duration,
+            audeer.file_extension(result.file).lower(),
+            0,
+            result.sampling_rate,
+            MEDIA,
+            self.ctx.version,
+        )
+
+    def _media_put(self, archive: str) -> Put:
+        files = self._members.get(archive, [])
+        missing = tuple(
+            f for f in files if not os.path.exists(os.path.join(self.ctx.db_root, f))
+        )
+        put = Put(
+            "media",
+            f"/{self.name}/media/{archive}.zip",
+            tuple(files),
+            self._size(files),
+            missing if self.ctx.previous_version else (),
+            self._versions[missing[0]] if missing else None,
+        )
+        self.put_media.append(put)
+        return put
+
+    def _size(self, files: Iterable[str]) -> int:
+        sizes = self.ctx.root_files
+        return sum(sizes.get(f, 0) for f in files)
+
+    # dependency table
+
+    def apply(self, deps: audb.Dependencies) -> None:
+        r"""Update the dependency table; call once, after every put succeeded.
+
+        The changes are made in the order :func:`audb.publish` makes them:
+        attachments, tables, then media,
+        so that the rows end up in the same order.
+
+        Args:
+            deps: dependency table of the publication
+
+        """
+        version = self.ctx.version
+        deps._drop(self._removed_attachments)
+        for attachment_id in self.ctx.db.attachments:
+            if attachment_id in self._attachment_checksums:
+                deps._add_attachment(
+                    file=self.ctx.db.attachments[attachment_id].path,
+                    version=version,
+                    archive=attachment_id,
+                    checksum=self._attachment_checksums[attachment_id],
+                )
+        deps._drop(self._removed_tables)
+        for table_id in self.ctx.db:
+            if table_id in self._table_checksums:
+                deps._add_meta(
+                    self.ctx.tables[table_id],
+                    version,
+                    self._table_checksums[table_id],
+                )
+        deps._drop(self._removed_media)
+        if self._update_values:
+            deps._update_media(sorted(self._update_values, key=lambda x: x[0]))
+        if self._add_values:
+            deps._add_media(sorted(self._add_values, key=lambda x: x[0]))
+        uploaded = [file for put in self.put_media for file in put.files]
+        if uploaded:
+            deps._update_media_version(uploaded, version)

@@ -1,0 +1,260 @@
+"""The one adapter between this package and audbackend.
+
+Everything that touches audbackend goes through :class:`Remote`.
+It writes archives with :func:`audb_publish.zipwriter.write_zip`,
+which computes the archive's MD5 while writing it,
+so no archive is read a second time:
+
+* file-system backend: the archive is written next to its destination
+  and renamed into place atomically, never copied
+* MinIO/S3 backend: the archive is written to a local temporary folder
+  and uploaded from there with the checksum already known
+* any other backend: written locally,
+  then handed to the backend's public ``put_file()``
+
+As audbackend does,
+a file whose destination already exists with the same checksum
+is not written again.
+
+The audbackend internals used here
+(``FileSystem._expand()``, ``Minio._put_file()``
+and ``audbackend.core.utils.call_function_on_backend()``)
+are pinned by ``pyproject.toml``
+and covered by ``tests/test_remote.py``.
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import os
+import shutil
+import tempfile
+import uuid
+
+import audbackend
+
+from audb_publish import hashing
+from audb_publish import zipwriter
+
+HEADER_FILE = "db.yaml"
+DEPENDENCY_FILE = "db.parquet"
+
+
+class Remote:
+    r"""Versioned repository of one database.
+
+    Paths are given as in audb,
+    e.g. ``/<name>/media/<archive>.zip`` plus a version,
+    and mapped to ``/<name>/media/<version>/<archive>.zip``
+    as :class:`audbackend.interface.Versioned` does.
+
+    Args:
+        interface: versioned interface returned by
+            :meth:`audb.Repository.create_backend_interface`
+
+    Examples:
+        >>> import audb
+        >>> repo = audb.Repository("repo", "/tmp/host", "file-system")
+        >>> remote = Remote(repo.create_backend_interface())
+        >>> remote.path("/db/media/a.zip", "1.0.0")
+        '/db/media/1.0.0/a.zip'
+
+    """
+
+    def __init__(self, interface: audbackend.interface.Versioned):
+        self.interface = interface
+        self.backend = interface.backend
+        self._tmp: str | None = None
+
+    def __enter__(self) -> Remote:
+        self.backend.open()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+        self.backend.close()
+
+    @property
+    def is_file_system(self) -> bool:
+        r"""``True`` for audbackend's file-system backend."""
+        return isinstance(self.backend, audbackend.backend.FileSystem)
+
+    @property
+    def is_minio(self) -> bool:
+        r"""``True`` for audbackend's MinIO/S3 backend."""
+        return isinstance(self.backend, audbackend.backend.Minio)
+
+    def path(self, path: str, version: str) -> str:
+        r"""Backend path of ``path`` in ``version``.
+
+        Args:
+            path: unversioned path, e.g. ``/db/media/a.zip``
+            version: version string
+
+        Returns:
+            versioned path, e.g. ``/db/media/1.0.0/a.zip``
+
+        """
+        root, name = path.rsplit("/", 1)
+        return f"{root}/{version}/{name}"
+
+    def versions(self, path: str) -> list[str]:
+        r"""Versions of ``path``, or an empty list if the backend fails.
+
+        Args:
+            path: unversioned path
+
+        Returns:
+            sorted versions
+
+        """
+        return self.interface.versions(path, suppress_backend_errors=True)
+
+    def exists(self, path: str, version: str) -> bool:
+        r"""Check if ``path`` exists in ``version``.
+
+        Args:
+            path: unversioned path
+            version: version string
+
+        Returns:
+            ``True`` if it exists
+
+        """
+        return self.interface.exists(path, version)
+
+    def remove_file(self, path: str, version: str) -> None:
+        r"""Remove ``path`` in ``version``.
+
+        Args:
+            path: unversioned path
+            version: version string
+
+        """
+        self.interface.remove_file(path, version)
+
+    def get_archive(self, path: str, dst_root: str, version: str) -> list[str]:
+        r"""Download and extract an archive.
+
+        Args:
+            path: unversioned path of the archive
+            dst_root: folder to extract to
+            version: version string
+
+        Returns:
+            extracted files relative to ``dst_root``
+
+        """
+        return self.interface.get_archive(path, dst_root, version)
+
+    def put_archive(
+        self,
+        path: str,
+        version: str,
+        root: str,
+        files: Sequence[str],
+        levels: Sequence[int | None],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        r"""Write a ZIP archive of ``files`` and put it in ``version``.
+
+        Args:
+            path: unversioned path of the archive
+            version: version string
+            root: folder the files are relative to
+            files: member files, relative to ``root``
+            levels: ISA-L level of each member, ``None`` to store it
+            progress: called with the number of bytes read,
+                as the archive is written
+
+        Raises:
+            audbackend.BackendError: if the backend fails
+
+        """
+
+        def write(dst: str) -> str:
+            info = zipwriter.write_zip(dst, root, files, levels)
+            if progress is not None:
+                progress(info.uncompressed)
+            return info.md5
+
+        self._put(path, version, write)
+
+    def put_file(self, src: str, path: str, version: str) -> None:
+        r"""Put a local file in ``version``.
+
+        Args:
+            src: local file
+            path: unversioned destination path
+            version: version string
+
+        Raises:
+            audbackend.BackendError: if the backend fails
+
+        """
+
+        def write(dst: str) -> str:
+            return hashing.copy_md5(src, dst)
+
+        self._put(path, version, write)
+
+    def _put(self, path: str, version: str, write: Callable[[str], str]) -> None:
+        r"""Write a file with ``write(dst) -> md5`` and store it at ``path``."""
+        dst = self.path(path, version)
+        if self.is_file_system:
+            self._put_local(dst, write)
+        else:
+            self._put_upload(dst, write)
+
+    def _put_local(self, dst: str, write: Callable[[str], str]) -> None:
+        final = self.backend._expand(dst)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        partial = _partial_name(final)
+        try:
+            checksum = write(partial)
+            if os.path.exists(final) and hashing.md5(final) == checksum:
+                os.remove(partial)
+            else:
+                os.replace(partial, final)
+        except BaseException:
+            _remove_quietly(partial)
+            raise
+
+    def _put_upload(self, dst: str, write: Callable[[str], str]) -> None:
+        # keep the file name: the MinIO backend derives the content type from it
+        folder = tempfile.mkdtemp(dir=self._tmp_root())
+        local = os.path.join(folder, dst.rsplit("/", 1)[1])
+        try:
+            checksum = write(local)
+            if self.backend.exists(dst) and self.backend.checksum(dst) == checksum:
+                return
+            if self.is_minio:
+                audbackend.core.utils.call_function_on_backend(
+                    self.backend._put_file, local, dst, checksum, False
+                )
+            else:
+                self.backend.put_file(local, dst)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _tmp_root(self) -> str:
+        if self._tmp is None:
+            self._tmp = tempfile.mkdtemp(prefix="audb-publish-")
+        return self._tmp
+
+
+def _partial_name(path: str) -> str:
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.partial")
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,276 @@
+"""One pool of worker threads per publish, with one progress display.
+
+Jobs are plain functions that *return* their results;
+they never touch the dependency table.
+The first exception of any job stops the scheduling of new jobs,
+cancels the pending ones,
+lets running jobs stop at their next read
+(they call :meth:`Scheduler.progress`, which raises :class:`Cancelled`),
+and is re-raised in the calling thread
+with its original type and traceback.
+The same happens on :class:`KeyboardInterrupt` in the calling thread.
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+import concurrent.futures
+import os
+import threading
+
+import audeer
+import tqdm
+
+
+class Cancelled(Exception):
+    r"""Raised inside a job when the publish is stopped."""
+
+
+class Display:
+    r"""One progress bar for all workers: bytes, files, rate and ETA.
+
+    Args:
+        enabled: show the bar
+        desc: text beside the bar
+
+    Examples:
+        >>> with Display(False, "Publish") as display:
+        ...     display.add(total_bytes=10, total_files=1)
+        ...     display.update(10, files=1)
+        ...     display.files
+        1
+
+    """
+
+    def __init__(self, enabled: bool, desc: str):
+        self.files = 0
+        self.total_files = 0
+        self._lock = threading.Lock()
+        self._bar = tqdm.tqdm(
+            total=0,
+            desc=audeer.format_display_message(desc, pbar=True),
+            disable=not enabled,
+            unit="B",
+            unit_scale=True,
+            ncols=audeer.config.TQDM_COLUMNS,
+            leave=audeer.config.TQDM_LEAVE,
+            bar_format=(
+                "{percentage:3.0f}%|{bar:20}| {n_fmt}B/{total_fmt}B "
+                "[{elapsed}<{remaining}, {rate_fmt}] {postfix} {desc}"
+            ),
+            mininterval=0.2,
+        )
+
+    def __enter__(self) -> Display:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._bar.close()
+
+    def add(self, *, total_bytes: int = 0, total_files: int = 0) -> None:
+        r"""Add work to the totals.
+
+        Args:
+            total_bytes: bytes to read
+            total_files: files or archives to finish
+
+        """
+        with self._lock:
+            self.total_files += total_files
+            self._bar.total += total_bytes
+            self._postfix()
+
+    def update(self, nbytes: int, *, files: int = 0) -> None:
+        r"""Record finished work.
+
+        Args:
+            nbytes: bytes read
+            files: files or archives finished
+
+        """
+        with self._lock:
+            if files:
+                self.files += files
+                self._postfix()
+            self._bar.update(nbytes)
+
+    def _postfix(self) -> None:
+        self._bar.set_postfix_str(f"{self.files}/{self.total_files} files", False)
+
+
+class Scheduler:
+    r"""Owner of the worker threads of one publish.
+
+    Args:
+        num_workers: number of worker threads,
+            ``None`` for five per CPU as :func:`audb.publish` documents
+        verbose: show one progress display
+        desc: text of the progress display
+
+    Raises:
+        ValueError: if ``num_workers`` is smaller than 1
+
+    Examples:
+        >>> with Scheduler(2, verbose=False) as scheduler:
+        ...     futures = [scheduler.submit(pow, 2, n) for n in range(3)]
+        ...     sorted(result for _, result in scheduler.completed(futures))
+        [1, 2, 4]
+
+    """
+
+    def __init__(self, num_workers: int | None, *, verbose: bool, desc: str = ""):
+        if num_workers is None:
+            num_workers = (os.cpu_count() or 1) * 5
+        if num_workers < 1:
+            raise ValueError(f"'num_workers' must be at least 1, not {num_workers}.")
+        self.num_workers = num_workers
+        self.display = Display(verbose, desc)
+        self._stop = threading.Event()
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            num_workers, thread_name_prefix="audb-publish"
+        )
+
+    def __enter__(self) -> Scheduler:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.stop()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.display.__exit__(exc_type, exc, tb)
+
+    @property
+    def stopped(self) -> bool:
+        r"""``True`` once :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        r"""Stop scheduling and let running jobs stop at their next read."""
+        self._stop.set()
+
+    def progress(self, nbytes: int) -> None:
+        r"""Report bytes read by a job; the cancellation point of jobs.
+
+        Args:
+            nbytes: bytes read since the last call
+
+        Raises:
+            Cancelled: if the publish was stopped
+
+        """
+        if self._stop.is_set():
+            raise Cancelled()
+        self.display.update(nbytes)
+
+    def submit(self, function: Callable, *args, **kwargs) -> concurrent.futures.Future:
+        r"""Schedule ``function(*args, **kwargs)`` on a worker.
+
+        Args:
+            function: job
+            *args: positional arguments of ``function``
+            **kwargs: keyword arguments of ``function``
+
+        Returns:
+            future of the job's result
+
+        Raises:
+            Cancelled: if the publish was stopped
+
+        """
+        if self._stop.is_set():
+            raise Cancelled()
+        return self._pool.submit(function, *args, **kwargs)
+
+    def completed(
+        self,
+        futures: Iterable[concurrent.futures.Future],
+    ) -> Iterator[tuple[concurrent.futures.Future, object]]:
+        r"""Yield ``(future, result)`` as jobs finish.
+
+        Futures submitted while iterating can be added
+        with :meth:`Pending.add` on the returned iterator's pending set,
+        see :class:`Pending`.
+
+        Args:
+            futures: futures of this scheduler
+
+        Yields:
+            finished future and its result
+
+        Raises:
+            Exception: the first exception raised by a job,
+                after all other jobs were stopped
+
+        """
+        pending = Pending(futures)
+        yield from self.drain(pending)
+
+    def drain(
+        self, pending: Pending
+    ) -> Iterator[tuple[concurrent.futures.Future, object]]:
+        r"""Yield ``(future, result)`` of ``pending`` as jobs finish.
+
+        ``pending`` may grow while it is drained.
+
+        Args:
+            pending: futures to wait for
+
+        Yields:
+            finished future and its result
+
+        Raises:
+            Exception: the first exception raised by a job,
+                after all other jobs were stopped
+
+        """
+        while pending.futures:
+            done, _ = concurrent.futures.wait(
+                pending.futures, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in sorted(done, key=pending.order):
+                pending.futures.discard(future)
+                error = future.exception()
+                if error is not None:
+                    self.stop()
+                    raise error
+                yield future, future.result()
+
+
+class Pending:
+    r"""Set of futures that keeps their submission order.
+
+    Args:
+        futures: initial futures
+
+    """
+
+    def __init__(self, futures: Iterable[concurrent.futures.Future] = ()):
+        self.futures: set[concurrent.futures.Future] = set()
+        self._order: dict[concurrent.futures.Future, int] = {}
+        for future in futures:
+            self.add(future)
+
+    def add(self, future: concurrent.futures.Future) -> None:
+        r"""Add a future to wait for.
+
+        Args:
+            future: future of a submitted job
+
+        """
+        self._order[future] = len(self._order)
+        self.futures.add(future)
+
+    def order(self, future: concurrent.futures.Future) -> int:
+        r"""Submission index of ``future``.
+
+        Args:
+            future: added future
+
+        Returns:
+            index
+
+        """
+        return self._order[future]

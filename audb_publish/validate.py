@@ -1,0 +1,565 @@
+"""Validate stage: the database, its previous version and the repository.
+
+Everything :func:`audb.publish` checks is checked here,
+with the same exception types and messages,
+before anything is uploaded.
+The result is a :class:`Context` that the later stages read.
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import dataclasses
+import os
+import re
+
+import audb
+import audeer
+import audformat
+import pandas as pd
+
+from audb_publish.remote import DEPENDENCY_FILE
+from audb_publish.remote import HEADER_FILE
+from audb_publish.remote import Remote
+from audb_publish.scheduler import Scheduler
+
+LEGACY_DEPENDENCY_FILE = "db.csv"
+ALLOWED_ID_CHARS = "[A-Za-z0-9._-]"
+_ALLOWED_ID = re.compile(ALLOWED_ID_CHARS + "+")
+
+Dependencies = audb.Dependencies
+r"""Class of the dependency table created by :func:`validate`."""
+
+
+@dataclasses.dataclass
+class Context:
+    r"""Everything the stages after validation need to know.
+
+    Args:
+        db: database with table data
+        db_root: database root
+        version: version to publish
+        previous_version: version it depends on, or ``None``
+        remote: the repository
+        deps: dependency table of ``previous_version``, or empty
+        root_files: files below ``db_root`` and their sizes in bytes
+        media: media files referenced by the tables
+        tables: table ID and the file that stores it (PARQUET or CSV)
+        attachments: attachment ID and its files,
+            for attachments that exist on disk
+        archives: archive names of new media files
+
+    """
+
+    db: audformat.Database
+    db_root: str
+    version: str
+    previous_version: str | None
+    remote: Remote
+    deps: audb.Dependencies
+    root_files: dict[str, int]
+    media: set[str]
+    tables: dict[str, str]
+    attachments: dict[str, list[str]]
+    archives: Mapping[str, str]
+
+
+def check_versions(version: str, previous_version: str | None) -> None:
+    r"""Check the version strings.
+
+    Args:
+        version: version to publish
+        previous_version: version it depends on, ``"latest"`` or ``None``
+
+    Raises:
+        ValueError: if a version cannot be parsed by
+            :class:`audeer.StrictVersion`,
+            or ``previous_version`` is not smaller than ``version``
+
+    Examples:
+        >>> check_versions("1.1.0", "1.0.0")
+        >>> check_versions("1.0.0", "1.1.0")
+        Traceback (most recent call last):
+        ...
+        ValueError: 'previous_version' needs to be smaller than 'version', but yours is 1.1.0 >= 1.0.0.
+
+    """  # noqa: E501
+    new = audeer.StrictVersion(version)
+    if previous_version in (None, "latest"):
+        return
+    if new <= audeer.StrictVersion(previous_version):
+        raise ValueError(
+            "'previous_version' needs to be smaller than 'version', "
+            f"but yours is {previous_version} >= {version}."
+        )
+
+
+def validate(
+    scheduler: Scheduler,
+    db_root: str,
+    version: str,
+    repository: audb.Repository | None,
+    archives: Mapping[str, str] | None,
+    previous_version: str | None,
+    cache_root: str | None,
+    num_workers: int | None,
+    verbose: bool,
+) -> Context:
+    r"""Validate a database before it is published.
+
+    Args:
+        scheduler: runs the checks of table indices in parallel
+        db_root: database root
+        version: version to publish
+        repository: repository, or ``None`` to use the previous version's
+        archives: archive names of new media files
+        previous_version: version it depends on, ``"latest"`` or ``None``
+        cache_root: cache of audb, used to read the previous dependencies
+        num_workers: workers for loading the tables
+        verbose: show progress of loading the tables
+
+    Returns:
+        context of the publication
+
+    Raises:
+        RuntimeError, ValueError, FileNotFoundError: as :func:`audb.publish`
+
+    """
+    header = audformat.Database.load(db_root, load_data=False)
+    repository, previous_version, versions = resolve_repository(
+        header.name, version, repository, previous_version
+    )
+    if version in versions:
+        raise RuntimeError(
+            f"A version '{version}' already exists for database '{header.name}'."
+        )
+    deps = load_dependencies(db_root, header.name, previous_version, cache_root)
+    db = audformat.Database.load(
+        db_root, load_data=True, num_workers=num_workers, verbose=verbose
+    )
+    check_ids(db)
+    if not db.is_portable:
+        raise RuntimeError(
+            "Some files in the tables have absolute paths "
+            "or use '\\', '.', '..' in its path. "
+            "Please replace those paths by relative paths, "
+            "use folder names instead of dots, "
+            "and avoid Windows path notation."
+        )
+    check_duplicates(scheduler, db)
+    root_files = list_files(db_root)
+    media = set(db.files)
+    check_missing_media(media, root_files, deps)
+    tables = table_files(db, db_root)
+    attachments = check_attachments(db, db_root, media, deps)
+    check_new_media_extensions(media, root_files, deps)
+    return Context(
+        db=db,
+        db_root=db_root,
+        version=version,
+        previous_version=previous_version,
+        remote=Remote(repository.create_backend_interface()),
+        deps=deps,
+        root_files=root_files,
+        media=media,
+        tables=tables,
+        attachments=attachments,
+        archives=archives or {},
+    )
+
+
+def published_versions(repository: audb.Repository, name: str) -> list[str]:
+    r"""Versions of a database in a repository.
+
+    Args:
+        repository: repository
+        name: database name
+
+    Returns:
+        versions, empty if the repository cannot be reached
+
+    """
+    with Remote(repository.create_backend_interface()) as remote:
+        return remote.versions(f"/{name}/{HEADER_FILE}")
+
+
+def resolve_repository(
+    name: str,
+    version: str,
+    repository: audb.Repository | None,
+    previous_version: str | None,
+) -> tuple[audb.Repository, str | None, list[str]]:
+    r"""Find the repository and the previous version.
+
+    Args:
+        name: database name
+        version: version to publish
+        repository: requested repository or ``None``
+        previous_version: requested previous version,
+            ``"latest"`` or ``None``
+
+    Returns:
+        repository, resolved previous version,
+        and the versions of the database in that repository
+
+    Raises:
+        ValueError: if ``repository`` is ``None``
+            and there is no previous version
+        RuntimeError: if the previous version is
+            in another repository than ``repository``
+
+    """
+    versions = []
+    if repository is not None:
+        versions = published_versions(repository, name)
+    if previous_version == "latest":
+        known = audeer.sort_versions(list(set(audb.versions(name) + versions)))
+        previous_version = known[-1] if known else None
+    if previous_version is None:
+        if repository is None:
+            raise ValueError(
+                "You have to provide a 'repository' "
+                "when publishing a database "
+                "that does not depend on a previous version."
+            )
+    elif previous_version not in versions:
+        previous_repository = audb.repository(name, previous_version)
+        if repository is not None:
+            raise RuntimeError(
+                split_repository_message(
+                    version, repository, previous_repository, previous_version
+                )
+            )
+        repository = previous_repository
+        versions = published_versions(repository, name)
+    return repository, previous_version, versions
+
+
+def split_repository_message(
+    version: str,
+    repository: audb.Repository,
+    previous_repository: audb.Repository,
+    previous_version: str,
+) -> str:
+    r"""Error message for a previous version in another repository.
+
+    Args:
+        version: version to publish
+        repository: requested repository
+        previous_repository: repository of the previous version
+        previous_version: previous version
+
+    Returns:
+        message
+
+    """
+    return (
+        f"Cannot publish version '{version}' "
+        f"to repository '{repository.name}' "
+        f"based on previous version '{previous_version}'. "
+        "The previous version is stored in repository "
+        f"'{previous_repository.name}'. "
+        "Publishing to a different repository would split the database "
+        "across multiple repositories, "
+        "which can create data privacy risks "
+        "and is not supported. "
+        "Use previous_version=None "
+        f"to start a new database in '{repository.name}' "
+        f"or publish to the same repository '{previous_repository.name}'."
+    )
+
+
+def load_dependencies(
+    db_root: str,
+    name: str,
+    previous_version: str | None,
+    cache_root: str | None,
+) -> audb.Dependencies:
+    r"""Load the dependency table in ``db_root`` and check it.
+
+    Args:
+        db_root: database root
+        name: database name
+        previous_version: version it depends on, or ``None``
+        cache_root: cache of audb
+
+    Returns:
+        dependency table, empty if there is none
+
+    Raises:
+        RuntimeError: if a dependency table is present without
+            a previous version, missing with one,
+            or differs from the previous version's
+
+    """
+    deps = Dependencies()
+    deps_file = LEGACY_DEPENDENCY_FILE
+    for deps_file in [DEPENDENCY_FILE, LEGACY_DEPENDENCY_FILE]:
+        path = os.path.join(db_root, deps_file)
+        if os.path.exists(path):
+            deps.load(path)
+            break
+    if previous_version is None:
+        if len(deps) > 0:
+            raise RuntimeError(
+                "You did not set a dependency to a previous version, "
+                f"but you have a '{deps_file}' file present "
+                f"in {db_root}."
+            )
+        return deps
+    if len(deps) == 0:
+        raise RuntimeError(
+            f"You want to depend on '{previous_version}' "
+            f"of {name}, "
+            f"but you don't have a '{DEPENDENCY_FILE}' file present "
+            f"in {db_root}. "
+            f"Did you forgot to call "
+            f"'audb.load_to({db_root}, {name}, "
+            f"version={previous_version}?"
+        )
+    previous = audb.dependencies(name, version=previous_version, cache_root=cache_root)
+    if not deps().equals(previous()):
+        raise RuntimeError(
+            f"You want to depend on '{previous_version}' "
+            f"of {name}, "
+            f"but the dependency file '{deps_file}' "
+            f"in {db_root} "
+            f"does not match the dependency file "
+            f"for the requested version in the repository. "
+            f"Did you forgot to call "
+            f"'audb.load_to({db_root}, {name}, "
+            f"version='{previous_version}') "
+            f"or modified the file manually?"
+        )
+    return deps
+
+
+def check_ids(db: audformat.Database) -> None:
+    r"""Check that table and attachment IDs can be part of a backend path.
+
+    Args:
+        db: database
+
+    Raises:
+        RuntimeError: if an ID has a char not in ``[A-Za-z0-9._-]``
+
+    """
+    for kind, ids in (("Table", list(db)), ("Attachment", list(db.attachments))):
+        for id_ in ids:
+            if _ALLOWED_ID.fullmatch(id_) is None:
+                raise RuntimeError(
+                    f"{kind} IDs must only contain chars from "
+                    f"{ALLOWED_ID_CHARS}, "
+                    f"which is not the case for {kind.lower()} '{id_}'."
+                )
+
+
+def check_duplicates(scheduler: Scheduler, db: audformat.Database) -> None:
+    r"""Check that no table has duplicated index entries, in parallel.
+
+    Args:
+        scheduler: worker pool
+        db: database with table data
+
+    Raises:
+        ValueError: if a table has duplicated index entries
+
+    """
+    futures = [
+        scheduler.submit(audformat.assert_no_duplicates, db[table_id].df)
+        for table_id in list(db)
+    ]
+    for _ in scheduler.completed(futures):
+        pass
+
+
+def list_files(root: str) -> dict[str, int]:
+    r"""Files below ``root`` and their sizes, as :func:`audb.publish` sees them.
+
+    Like :func:`audeer.list_file_names` with ``hidden=False``,
+    files whose name starts with a dot are left out,
+    and symbolic links are followed.
+
+    Args:
+        root: folder
+
+    Returns:
+        relative paths with ``/`` separators, and sizes in bytes
+
+    Examples:
+        >>> _ = audeer.touch(audeer.mkdir("root", "sub"), "a.wav")
+        >>> list_files("root")
+        {'sub/a.wav': 0}
+
+    """
+    files: dict[str, int] = {}
+    stack = [("", root)]
+    while stack:
+        prefix, folder = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    stack.append((f"{prefix}{entry.name}/", entry.path))
+                elif entry.is_file() and not entry.name.startswith("."):
+                    files[prefix + entry.name] = entry.stat().st_size
+    return files
+
+
+def check_missing_media(
+    media: set[str],
+    root_files: Mapping[str, int],
+    deps: audb.Dependencies,
+) -> None:
+    r"""Check that every referenced media file is on disk or already published.
+
+    Args:
+        media: media files referenced by the tables
+        root_files: files in the database root
+        deps: dependency table
+
+    Raises:
+        RuntimeError: if a media file is neither on disk
+            nor in the dependency table
+
+    """
+    missing = sorted(media.difference(deps.media).difference(root_files))
+    if not missing:
+        return
+    shown = 20
+    listed = str(missing[:shown])
+    if len(missing) > shown:
+        listed = listed[:-1] + ", ...]"
+    raise RuntimeError(
+        f"The following {len(missing)} files are referenced in tables, "
+        "but cannot be found on disk "
+        f"and are not yet part of the database: {listed}."
+    )
+
+
+def table_files(db: audformat.Database, db_root: str) -> dict[str, str]:
+    r"""File that stores each table, saving pickle-only tables as PARQUET.
+
+    A table stored as PARQUET is published from that file,
+    else from its CSV file.
+    A table stored only as pickle is saved as PARQUET first.
+
+    Args:
+        db: database with table data
+        db_root: database root
+
+    Returns:
+        table ID and file name relative to ``db_root``
+
+    """
+    files = {}
+    for table_id in list(db):
+        base = os.path.join(db_root, f"db.{table_id}")
+        if not os.path.exists(f"{base}.csv") and not os.path.exists(f"{base}.parquet"):
+            db[table_id].save(base, storage_format="parquet")
+        ext = "parquet" if os.path.exists(f"{base}.parquet") else "csv"
+        files[table_id] = f"db.{table_id}.{ext}"
+    return files
+
+
+def check_attachments(
+    db: audformat.Database,
+    db_root: str,
+    media: set[str],
+    deps: audb.Dependencies,
+) -> dict[str, list[str]]:
+    r"""Check attachments and list their files.
+
+    Args:
+        db: database
+        db_root: database root
+        media: media files referenced by the tables
+        deps: dependency table
+
+    Returns:
+        attachment ID and its files, for attachments on disk
+
+    Raises:
+        RuntimeError: if an attachment overlaps with media or tables,
+            is a symlink,
+            is an empty folder or contains an empty sub-folder
+        FileNotFoundError: if an attachment is neither on disk
+            nor in the dependency table
+
+    """
+    others = pd.Index(sorted(media) + [f"db.{t}.csv" for t in db.tables], dtype=object)
+    files = {}
+    for attachment_id, attachment in db.attachments.items():
+        overlap = others[others.str.startswith(attachment.path)]
+        if len(overlap) > 0:
+            raise RuntimeError(
+                "An attachment must not "
+                "overlap with media or tables. "
+                f"But attachment '{attachment_id}' "
+                f"contains '{overlap[0]}'."
+            )
+        path = audeer.path(db_root, attachment.path)
+        if not os.path.exists(path):
+            if attachment.path not in deps:
+                _ = attachment.files  # raises FileNotFoundError
+            continue
+        check_empty_folders(attachment_id, path)
+        files[attachment_id] = attachment.files
+        if not files[attachment_id]:
+            raise RuntimeError(
+                "An attached folder must "
+                "contain at least one file. "
+                f"But attachment '{attachment_id}' "
+                "points to an empty folder."
+            )
+    return files
+
+
+def check_empty_folders(attachment_id: str, path: str) -> None:
+    r"""Check that an attached folder has no empty sub-folder.
+
+    Args:
+        attachment_id: attachment ID
+        path: attached file or folder
+
+    Raises:
+        RuntimeError: if a sub-folder is empty
+
+    """
+    if not os.path.isdir(path):
+        return
+    folders = audeer.list_dir_names(path, recursive=True, hidden=True, basenames=True)
+    for folder in folders:
+        if not os.listdir(os.path.join(path, folder)):
+            raise RuntimeError(
+                "An attachment must not "
+                "contain empty sub-folders. "
+                f"But attachment '{attachment_id}' "
+                f"contains the empty sub-folder '{folder}'."
+            )
+
+
+def check_new_media_extensions(
+    media: set[str],
+    root_files: Mapping[str, int],
+    deps: audb.Dependencies,
+) -> None:
+    r"""Check that new media files have lowercase extensions.
+
+    Args:
+        media: media files referenced by the tables
+        root_files: files in the database root
+        deps: dependency table
+
+    Raises:
+        RuntimeError: if a new media file has an uppercase letter
+            in its file extension
+
+    """
+    for file in sorted(media.intersection(root_files).difference(deps.media)):
+        ext = audeer.file_extension(file)
+        if ext.lower() != ext:
+            raise RuntimeError(
+                "The file extension of a media file must be lowercase, "
+                f"but '{file}' includes at least one uppercase letter."
+            )
