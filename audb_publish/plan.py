@@ -26,6 +26,7 @@ import audb
 import audeer
 import pandas as pd
 
+from audb_publish.remote import check_path
 from audb_publish.scan import MediaScan
 from audb_publish.validate import Context
 
@@ -197,6 +198,8 @@ class Plan:
             archive = self.ctx.archives.get(file) or audeer.uid(
                 from_string=file.replace("\\", "/")
             )
+            if archive not in self._members:
+                check_path(self._media_path(archive))
             self._archive_of[file] = archive
             self._members.setdefault(archive, []).append(file)
             self._forced.add(archive)
@@ -283,7 +286,7 @@ class Plan:
         )
         put = Put(
             "media",
-            f"/{self.name}/media/{archive}.zip",
+            self._media_path(archive),
             tuple(files),
             self._size(files),
             missing if self.ctx.previous_version else (),
@@ -291,6 +294,9 @@ class Plan:
         )
         self.put_media.append(put)
         return put
+
+    def _media_path(self, archive: str) -> str:
+        return f"/{self.name}/media/{archive}.zip"
 
     def _size(self, files: Iterable[str]) -> int:
         sizes = self.ctx.root_files

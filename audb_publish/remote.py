@@ -98,9 +98,13 @@ class Remote:
         Returns:
             versioned path, e.g. ``/db/media/1.0.0/a.zip``
 
+        Raises:
+            ValueError: if ``path`` or ``version`` contain chars
+                the backend does not allow
+
         """
-        root, name = path.rsplit("/", 1)
-        return f"{root}/{version}/{name}"
+        root, name = check_path(path).rsplit("/", 1)
+        return f"{root}/{audbackend.core.utils.check_version(version)}/{name}"
 
     def versions(self, path: str) -> list[str]:
         r"""Versions of ``path``, or an empty list if the backend fails.
@@ -246,6 +250,29 @@ class Remote:
         if self._tmp is None:
             self._tmp = tempfile.mkdtemp(prefix="audb-publish-")
         return self._tmp
+
+
+def check_path(path: str) -> str:
+    r"""Check that a backend path has only allowed chars.
+
+    Args:
+        path: backend path
+
+    Returns:
+        ``path`` with consecutive separators collapsed
+
+    Raises:
+        ValueError: if ``path`` does not start with ``/``,
+            ends with ``/``,
+            or has a char not in ``[A-Za-z0-9/._-]``,
+            with audbackend's message
+
+    Examples:
+        >>> check_path("/db/media/a.zip")
+        '/db/media/a.zip'
+
+    """
+    return audbackend.core.utils.check_path(path)
 
 
 def _partial_name(path: str) -> str:
