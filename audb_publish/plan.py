@@ -199,7 +199,8 @@ class Plan:
                 from_string=file.replace("\\", "/")
             )
             if archive not in self._members:
-                check_path(self._media_path(archive))
+                # with the leading "//" that audb's join() gives, as in its error
+                check_path("/" + self._media_path(archive))
             self._archive_of[file] = archive
             self._members.setdefault(archive, []).append(file)
             self._forced.add(archive)

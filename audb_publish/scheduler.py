@@ -48,27 +48,37 @@ class Display:
     def __init__(self, enabled: bool, desc: str):
         self.files = 0
         self.total_files = 0
+        self._enabled = enabled
+        self._desc = desc
         self._lock = threading.Lock()
-        self._bar = tqdm.tqdm(
-            total=0,
-            desc=audeer.format_display_message(desc, pbar=True),
-            disable=not enabled,
-            unit="B",
-            unit_scale=True,
-            ncols=audeer.config.TQDM_COLUMNS,
-            leave=audeer.config.TQDM_LEAVE,
-            bar_format=(
-                "{percentage:3.0f}%|{bar:20}| {n_fmt}B/{total_fmt}B "
-                "[{elapsed}<{remaining}, {rate_fmt}] {postfix} {desc}"
-            ),
-            mininterval=0.2,
-        )
+        self._bar: tqdm.tqdm | None = None
+
+    def _open(self) -> tqdm.tqdm:
+        # created with the first work, so that errors in validation
+        # are not preceded by an empty bar
+        if self._bar is None:
+            self._bar = tqdm.tqdm(
+                total=0,
+                desc=self._desc,
+                disable=not self._enabled,
+                unit="B",
+                unit_scale=True,
+                ncols=audeer.config.TQDM_COLUMNS,
+                leave=audeer.config.TQDM_LEAVE,
+                bar_format=(
+                    "{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}B/{total_fmt}B "
+                    "[{elapsed}<{remaining}, {rate_fmt}] {postfix}"
+                ),
+                mininterval=0.2,
+            )
+        return self._bar
 
     def __enter__(self) -> Display:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
     def add(self, *, total_bytes: int = 0, total_files: int = 0) -> None:
         r"""Add work to the totals.
@@ -80,7 +90,7 @@ class Display:
         """
         with self._lock:
             self.total_files += total_files
-            self._bar.total += total_bytes
+            self._open().total += total_bytes
             self._postfix()
 
     def update(self, nbytes: int, *, files: int = 0) -> None:
@@ -95,10 +105,10 @@ class Display:
             if files:
                 self.files += files
                 self._postfix()
-            self._bar.update(nbytes)
+            self._open().update(nbytes)
 
     def _postfix(self) -> None:
-        self._bar.set_postfix_str(f"{self.files}/{self.total_files} files", False)
+        self._open().set_postfix_str(f"{self.files}/{self.total_files} files", False)
 
 
 class Scheduler:
