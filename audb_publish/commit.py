@@ -5,6 +5,9 @@ so it is put last, after everything else succeeded.
 If putting it fails,
 a header that may have arrived is removed again
 and the original exception is raised.
+The dependency table in the database root
+is replaced only after the header is put,
+so that a failed publish can simply be run again.
 
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 
 import audb
 
@@ -27,28 +31,34 @@ def commit(
     name: str,
     version: str,
 ) -> None:
-    r"""Save and put the dependency table, then put the header.
+    r"""Put the dependency table, then the header.
+
+    Afterwards ``db_root`` holds the new dependency table,
+    as after :func:`audb.publish`.
 
     Args:
         remote: the repository
         deps: final dependency table
-        db_root: database root, where the dependency table is saved
+        db_root: database root
         name: database name
         version: version to publish
 
     Raises:
         audbackend.BackendError: if the backend fails;
             the new version is then not visible
+            and ``db_root`` is unchanged
 
     """
-    deps_file = os.path.join(db_root, DEPENDENCY_FILE)
-    deps.save(deps_file)
-    remote.put_file(deps_file, f"/{name}/{DEPENDENCY_FILE}", version)
-    header = f"/{name}/{HEADER_FILE}"
-    try:
-        remote.put_file(os.path.join(db_root, HEADER_FILE), header, version)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            if remote.exists(header, version):
-                remote.remove_file(header, version)
-        raise
+    with tempfile.TemporaryDirectory(dir=db_root, prefix=".audb-publish-") as tmp:
+        deps_file = os.path.join(tmp, DEPENDENCY_FILE)
+        deps.save(deps_file)
+        remote.put_file(deps_file, f"/{name}/{DEPENDENCY_FILE}", version)
+        header = f"/{name}/{HEADER_FILE}"
+        try:
+            remote.put_file(os.path.join(db_root, HEADER_FILE), header, version)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if remote.exists(header, version):
+                    remote.remove_file(header, version)
+            raise
+        os.replace(deps_file, os.path.join(db_root, DEPENDENCY_FILE))
