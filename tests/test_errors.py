@@ -8,13 +8,14 @@ import shutil
 import audb
 import audeer
 import audformat
-from conftest import only_repository
-from conftest import write_audio
 import pandas as pd
 import pytest
 
 import audb_publish
 from audb_publish.patching import _ORIGINAL as upstream_publish
+
+from conftest import only_repository
+from conftest import write_audio
 
 NAME = "bad"
 

@@ -15,8 +15,8 @@ import audb_publish
 from audb_publish import remote as remote_module
 from audb_publish import scan as scan_module
 from audb_publish import validate as validate_module
+
 from conftest import ARCHIVES
-from conftest import NAME
 from conftest import assert_same_repository
 from conftest import only_repository
 from conftest import repository_files
