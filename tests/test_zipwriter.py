@@ -119,6 +119,14 @@ def test_path(tmp_path, root, levels):
             assert zinfo.flag_bits & 0x08
 
 
+def test_iterables(tmp_path, root):
+    contents = _make_files(root, FILES)
+    archive = tmp_path / "archive.zip"
+    levels = (level for level in [None, 0, 1, 2, 3, None])
+    info = write_zip(archive, str(root), (name for name in FILES), levels)
+    _check_archive(archive, FILES, contents, info, tmp_path)
+
+
 def test_pathlike_and_order(tmp_path, root):
     names = list(reversed(FILES))
     contents = _make_files(root, names)
@@ -348,6 +356,8 @@ def test_error_while_writing_removes_partial_file(tmp_path, root, monkeypatch):
         (["a.wav"], 4, 1024, "from 0 to 3"),
         (["a.wav"], [-1], 1024, "from 0 to 3"),
         (["a.wav"], [1.5], 1024, "from 0 to 3"),
+        (["a.wav"], 2.0, 1024, "from 0 to 3"),
+        (["a.wav"], ["1"], 1024, "from 0 to 3"),
         (["a.wav"], 1, 0, "positive"),
     ],
 )
