@@ -319,7 +319,7 @@ def build_media_shape(root, name, scale, seed, workers, *, files, ext, durations
 
 
 def build_wav(root, scale, seed, workers):
-    """Media-heavy WAV: 2,000 utterances of 1-15 s (~370 MB)."""
+    """Media-heavy WAV: 2,000 utterances of 1-15 s (~360 MB)."""
     return build_media_shape(
         root,
         "bench-wav",
