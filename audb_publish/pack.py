@@ -10,75 +10,13 @@ and never touches the dependency table.
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Sequence
 import os
 import shutil
 import tempfile
 
-from audb_publish import zipwriter
+from audb_publish import compression as compression_
 from audb_publish.plan import Put
 from audb_publish.remote import Remote
-
-COMPRESSIONS = ("auto", "deflate", "store")
-r"""Named values of ``compression``; an ISA-L level 1 to 3 is also accepted."""
-
-
-def check_compression(compression: str | int) -> None:
-    r"""Check the ``compression`` argument of :func:`audb_publish.publish`.
-
-    Args:
-        compression: ``"auto"``, ``"deflate"``, ``"store"``,
-            or an ISA-L level from 1 to 3
-
-    Raises:
-        ValueError: if ``compression`` is none of these
-
-    Examples:
-        >>> check_compression("auto")
-        >>> check_compression(9)
-        Traceback (most recent call last):
-        ...
-        ValueError: 'compression' must be one of 'auto', 'deflate', 'store', or an int from 1 to 3, not 9.
-
-    """  # noqa: E501
-    valid = compression in COMPRESSIONS or (
-        isinstance(compression, int)
-        and not isinstance(compression, bool)
-        and 1 <= compression <= 3
-    )
-    if not valid:
-        raise ValueError(
-            "'compression' must be one of 'auto', 'deflate', 'store', "
-            f"or an int from 1 to 3, not {compression!r}."
-        )
-
-
-def levels(files: Sequence[str], compression: str | int) -> list[int | None]:
-    r"""ISA-L level of each archive member, ``None`` to store it.
-
-    Args:
-        files: member files
-        compression: see :func:`check_compression`;
-            ``"auto"`` stores already compressed formats such as FLAC
-            and deflates everything else
-            at a level whose output is not larger than zlib's level 6
-
-    Returns:
-        one level per file
-
-    Examples:
-        >>> levels(["a.wav", "b.flac"], "auto")
-        [2, None]
-        >>> levels(["a.wav", "b.flac"], "store")
-        [None, None]
-
-    """
-    if compression == "auto":
-        return [zipwriter.default_level(file) for file in files]
-    if compression == "store":
-        return [None] * len(files)
-    level = zipwriter.DEFAULT_LEVEL if compression == "deflate" else compression
-    return [level] * len(files)
 
 
 def put(
@@ -96,7 +34,7 @@ def put(
         db_root: database root
         version: version to publish
         item: what to put
-        compression: see :func:`check_compression`
+        compression: see :func:`audb_publish.compression.check`
         progress: called with the number of bytes after each read;
             it may raise to stop the job
 
@@ -117,7 +55,10 @@ def put(
             version,
             db_root,
             item.files,
-            levels(item.files, compression),
+            [
+                compression_.codec(file, compression, *audio)
+                for file, audio in zip(item.files, item.audio, strict=True)
+            ],
             progress=progress,
         )
     else:

@@ -48,6 +48,7 @@ class Put:
         nbytes: bytes to read
         missing: members to download from the previous version first
         missing_version: version to download them from
+        audio: bit depth and channels of each file, ``(0, 0)`` if not audio
 
     """
 
@@ -57,6 +58,11 @@ class Put:
     nbytes: int = 0
     missing: tuple[str, ...] = ()
     missing_version: str | None = None
+    audio: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self):
+        if not self.audio:
+            object.__setattr__(self, "audio", ((0, 0),) * len(self.files))
 
     @property
     def is_archive(self) -> bool:
@@ -209,6 +215,8 @@ class Plan:
         for archive in self._archive_of.values():
             self._remaining[archive] = self._remaining.get(archive, 0) + 1
         self._changed: set[str] = set()
+        self._audio: dict[str, tuple[int, int]] = {}
+        self._snapshot_audio = media[["bit_depth", "channels"]]
         self._add_values: list[tuple] = []
         self._update_values: list[tuple] = []
         self.media_files = sorted(self._archive_of)
@@ -251,6 +259,7 @@ class Plan:
         """
         ready = []
         for result in results:
+            self._audio[result.file] = (result.bit_depth, result.channels)
             archive = self._archive_of[result.file]
             if result.file in self._new:
                 self._add_values.append(self._media_values(result, archive))
@@ -292,9 +301,16 @@ class Plan:
             self._size(files),
             missing if self.ctx.previous_version else (),
             self._versions[missing[0]] if missing else None,
+            tuple(self._audio_of(f) for f in files),
         )
         self.put_media.append(put)
         return put
+
+    def _audio_of(self, file: str) -> tuple[int, int]:
+        if file in self._audio:
+            return self._audio[file]
+        bit_depth, channels = self._snapshot_audio.loc[file]
+        return int(bit_depth), int(channels)
 
     def _media_path(self, archive: str) -> str:
         return f"/{self.name}/media/{archive}.zip"

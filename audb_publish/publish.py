@@ -13,6 +13,7 @@ import time
 
 import audb
 
+from audb_publish import compression as compression_
 from audb_publish import pack
 from audb_publish import scan
 from audb_publish.commit import commit
@@ -102,8 +103,10 @@ def publish(
         compression: compression inside archives.
             ``"auto"`` stores formats that are already compressed,
             such as FLAC, MP3 and OGG,
-            and deflates everything else with ISA-L
-            at a level whose output is not larger than zlib's level 6.
+            and deflates everything else
+            with ISA-L or zlib-ng at a level
+            whose output is not larger than zlib's level 6,
+            see :mod:`audb_publish.compression`.
             ``"deflate"`` deflates everything,
             ``"store"`` nothing,
             an int from 1 to 3 deflates everything at that ISA-L level
@@ -147,7 +150,7 @@ def publish(
 
     """
     check_versions(version, previous_version)
-    pack.check_compression(compression)
+    compression_.check(compression)
     with Scheduler(num_workers, verbose=verbose, desc=f"Publish {version}") as workers:
         ctx = _stage(
             "validate",

@@ -161,7 +161,7 @@ class Remote:
         version: str,
         root: str,
         files: Sequence[str],
-        levels: Sequence[int | None],
+        levels: Sequence[zipwriter.Deflate | None],
         *,
         progress: Callable[[int], None] | None = None,
     ) -> None:
@@ -172,7 +172,8 @@ class Remote:
             version: version string
             root: folder the files are relative to
             files: member files, relative to ``root``
-            levels: ISA-L level of each member, ``None`` to store it
+            levels: deflate engine and level of each member,
+                ``None`` to store it
             progress: called with the number of bytes read,
                 as the archive is written
 
@@ -182,10 +183,7 @@ class Remote:
         """
 
         def write(dst: str) -> str:
-            info = zipwriter.write_zip(dst, root, files, levels)
-            if progress is not None:
-                progress(info.uncompressed)
-            return info.md5
+            return zipwriter.write_zip(dst, root, files, levels, progress=progress).md5
 
         self._put(path, version, write)
 

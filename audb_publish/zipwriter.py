@@ -20,6 +20,7 @@ as another deflate implementation is used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 import dataclasses
@@ -31,8 +32,10 @@ import sys
 import time
 from typing import BinaryIO
 from typing import NamedTuple
+import zlib
 
 from isal import isal_zlib
+from zlib_ng import zlib_ng
 
 DEFAULT_LEVEL = 3
 r"""Default ISA-L level of :func:`default_level`.
@@ -50,6 +53,79 @@ it codes with one fixed Huffman table,
 so 16 bit audio grows by up to 23%.
 
 """
+
+ENGINES = {"isal": (isal_zlib, 0, 3), "zlib-ng": (zlib_ng, 1, 9), "zlib": (zlib, 0, 9)}
+r"""Deflate engines: module, lowest and highest level."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Deflate:
+    r"""Deflate engine and level of an archive member.
+
+    An int level given to :func:`write_zip`
+    stands for ``Deflate("isal", level)``.
+
+    Args:
+        engine: ``"isal"`` (ISA-L, levels 0 to 3),
+            ``"zlib-ng"`` (levels 1 to 9)
+            or ``"zlib"`` (the standard library's, levels 0 to 9)
+        level: compression level
+        unless_above: if set, the member is stored instead
+            when ISA-L level 1 compresses its first :data:`SAMPLE_SIZE` bytes
+            to more than this fraction of their size
+
+    Raises:
+        ValueError: if the engine or level is not supported
+
+    Examples:
+        >>> Deflate("zlib-ng", 4)
+        Deflate(engine='zlib-ng', level=4)
+
+    """
+
+    engine: str = "isal"
+    level: int = DEFAULT_LEVEL
+    unless_above: float | None = None
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise ValueError(f"Unknown deflate engine {self.engine!r}.")
+        _, low, high = ENGINES[self.engine]
+        if not (isinstance(self.level, int) and low <= self.level <= high):
+            raise ValueError(
+                f"A level of {self.engine} must be from {low} to {high}, "
+                f"not {self.level!r}."
+            )
+
+    def compressor(self):
+        r"""New raw deflate compressor.
+
+        Returns:
+            compressor object with ``compress()`` and ``flush()``
+
+        """
+        module = ENGINES[self.engine][0]
+        return module.compressobj(self.level, module.DEFLATED, -15)
+
+    def pays_off(self, sample: bytes) -> bool:
+        r"""Tell whether deflating is worth it, judged by a sample.
+
+        Args:
+            sample: first bytes of the member
+
+        Returns:
+            ``False`` if ``unless_above`` is set and not undercut
+
+        """
+        if self.unless_above is None or not sample:
+            return True
+        compressed = isal_zlib.compress(sample, 1, -15)
+        return len(compressed) <= self.unless_above * len(sample)
+
+
+SAMPLE_SIZE = 1 << 18
+r"""Bytes compressed on trial for :attr:`Deflate.unless_above`."""
+
 
 ZIP64_LIMIT = 0xFFFFFFFF
 r"""Sizes and offsets from this value on are written as ZIP64 fields."""
@@ -259,9 +335,10 @@ def write_zip(
     dst: str | os.PathLike | BinaryIO,
     root: str,
     files: Sequence[str],
-    levels: Sequence[int | None] | int | None,
+    levels: Sequence[int | Deflate | None] | int | Deflate | None,
     *,
     buffer_size: int = 1 << 20,
+    progress: Callable[[int], None] | None = None,
 ) -> ArchiveInfo:
     r"""Write files below a folder to a ZIP archive and return its MD5.
 
@@ -288,10 +365,13 @@ def write_zip(
         root: folder the files are relative to
         files: paths relative to ``root`` with ``/`` as separator,
             used as member names
-        levels: ISA-L compression level (0 to 3)
+        levels: ISA-L compression level (0 to 3),
+            a :class:`Deflate` of another engine,
             or ``None`` to store,
             per file or one for all files
         buffer_size: size of the read buffer in bytes
+        progress: called with the number of bytes after each read;
+            an exception it raises stops writing
 
     Returns:
         MD5 and size of the archive,
@@ -301,7 +381,7 @@ def write_zip(
         ValueError: if a name in ``files`` is empty, absolute,
             not normalized or given twice,
             if ``levels`` has not one entry per file,
-            if a level is not ``None`` or from 0 to 3,
+            if a level is not ``None``, a :class:`Deflate` or from 0 to 3,
             or if ``buffer_size`` is not positive
         FileNotFoundError: if a file does not exist
         RuntimeError: if a file grew while writing
@@ -326,7 +406,7 @@ def write_zip(
     """
     files, levels = _check_arguments(files, levels, buffer_size)
     if not isinstance(dst, (str, os.PathLike)):
-        return _write_archive(dst, root, files, levels, buffer_size)
+        return _write_archive(dst, root, files, levels, buffer_size, progress)
     path = os.fspath(dst)
     folder = os.path.dirname(path)
     if folder:
@@ -334,7 +414,7 @@ def write_zip(
     stream = open(path, "wb")
     try:
         with stream:
-            return _write_archive(stream, root, files, levels, buffer_size)
+            return _write_archive(stream, root, files, levels, buffer_size, progress)
     except BaseException:
         os.remove(path)
         raise
@@ -342,16 +422,16 @@ def write_zip(
 
 def _check_arguments(
     files: Sequence[str],
-    levels: Sequence[int | None] | int | None,
+    levels: Sequence[int | Deflate | None] | int | Deflate | None,
     buffer_size: int,
-) -> tuple[list[str], list[int | None]]:
+) -> tuple[list[str], list[Deflate | None]]:
     if buffer_size < 1:
         raise ValueError(f"'buffer_size' must be positive, not {buffer_size}.")
     if isinstance(files, str):
         raise ValueError("'files' must be a sequence of names, not a string.")
     files = list(files)
     _check_names(files)
-    if levels is None or not isinstance(levels, Iterable):
+    if not isinstance(levels, Iterable):
         levels = [levels] * len(files)
     else:
         levels = list(levels)
@@ -359,10 +439,15 @@ def _check_arguments(
             raise ValueError(
                 f"'levels' has {len(levels)} entries, but there are {len(files)} files."
             )
-    for level in levels:
-        if level is not None and not (isinstance(level, int) and 0 <= level <= 3):
-            raise ValueError(f"A level must be None or from 0 to 3, not {level!r}.")
-    return files, levels
+    return files, [_codec(level) for level in levels]
+
+
+def _codec(level: int | Deflate | None) -> Deflate | None:
+    if level is None or isinstance(level, Deflate):
+        return level
+    if isinstance(level, int) and not isinstance(level, bool) and 0 <= level <= 3:
+        return Deflate("isal", level)
+    raise ValueError(f"A level must be None or from 0 to 3, not {level!r}.")
 
 
 def _check_names(files: Sequence[str]) -> None:
@@ -382,13 +467,14 @@ def _write_archive(
     stream: BinaryIO,
     root: str,
     files: Sequence[str],
-    levels: Sequence[int | None],
+    levels: Sequence[Deflate | None],
     buffer_size: int,
+    progress: Callable[[int], None] | None,
 ) -> ArchiveInfo:
     output = _Output(stream)
     buffer = bytearray(buffer_size)
     members = [
-        _write_member(output, root, name, level, buffer)
+        _write_member(output, root, name, level, buffer, progress)
         for name, level in zip(files, levels, strict=True)
     ]
     _write_central_directory(output, members)
@@ -404,32 +490,54 @@ def _write_member(
     output: _Output,
     root: str,
     name: str,
-    level: int | None,
+    level: Deflate | None,
     buffer: bytearray,
+    progress: Callable[[int], None] | None,
 ) -> _Member:
     with open(os.path.join(root, name), "rb", buffering=0) as file:
+        if level is not None and level.unless_above is not None:
+            if not level.pays_off(file.read(SAMPLE_SIZE)):
+                level = None
+            file.seek(0)
         member = _new_member(name, os.fstat(file.fileno()), level, output.offset)
-        output.write(_local_header(member))
         if level is None:
-            _copy_stored(file, output, member, buffer)
+            # streaming readers (such as stream-unzip, used by audb.load)
+            # cannot find the end of stored data without sizes up front,
+            # so a stored member gets its CRC and size in the local header
+            member.crc, member.uncompressed = _crc(file, buffer)
+            member.compressed = member.uncompressed
+            file.seek(0)
+            output.write(_local_header(member))
+            _copy_stored(file, output, member, buffer, progress)
         else:
-            _copy_deflated(file, output, member, level, buffer)
+            output.write(_local_header(member))
+            _copy_deflated(file, output, member, level, buffer, progress)
     _check_sizes(member, name)
-    output.write(_data_descriptor(member))
+    if member.flags & _FLAG_DATA_DESCRIPTOR:
+        output.write(_data_descriptor(member))
     return member
+
+
+def _crc(file, buffer: bytearray) -> tuple[int, int]:
+    view = memoryview(buffer)
+    crc = size = 0
+    while size_read := file.readinto(buffer):
+        crc = isal_zlib.crc32(view[:size_read], crc)
+        size += size_read
+    return crc, size
 
 
 def _new_member(
     name: str,
     stat: os.stat_result,
-    level: int | None,
+    level: Deflate | None,
     offset: int,
 ) -> _Member:
     encoded, flags = _encode_name(name)
     dostime, dosdate = _dos_time(stat.st_mtime)
     return _Member(
         name=encoded,
-        flags=flags | _FLAG_DATA_DESCRIPTOR,
+        flags=flags if level is None else flags | _FLAG_DATA_DESCRIPTOR,
         method=_STORED if level is None else _DEFLATED,
         dostime=dostime,
         dosdate=dosdate,
@@ -460,29 +568,43 @@ def _dos_time(mtime: float) -> tuple[int, int]:
     return dostime, dosdate
 
 
-def _copy_stored(file, output: _Output, member: _Member, buffer: bytearray) -> None:
+def _copy_stored(
+    file,
+    output: _Output,
+    member: _Member,
+    buffer: bytearray,
+    progress: Callable[[int], None] | None,
+) -> None:
     view = memoryview(buffer)
     crc = size = 0
     while size_read := file.readinto(buffer):
+        if progress is not None:
+            progress(size_read)
         chunk = view[:size_read]
         crc = isal_zlib.crc32(chunk, crc)
         output.write(chunk)
         size += size_read
-    member.crc = crc
-    member.compressed = member.uncompressed = size
+    if (crc, size) != (member.crc, member.uncompressed):
+        raise RuntimeError(
+            f"'{member.name.decode('utf-8', 'replace')}' changed "
+            "while it was written to the archive."
+        )
 
 
 def _copy_deflated(
     file,
     output: _Output,
     member: _Member,
-    level: int,
+    level: Deflate,
     buffer: bytearray,
+    progress: Callable[[int], None] | None,
 ) -> None:
     view = memoryview(buffer)
-    compressor = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
+    compressor = level.compressor()
     crc = size = compressed = 0
     while size_read := file.readinto(buffer):
+        if progress is not None:
+            progress(size_read)
         chunk = view[:size_read]
         crc = isal_zlib.crc32(chunk, crc)
         size += size_read
@@ -507,11 +629,14 @@ def _check_sizes(member: _Member, name: str) -> None:
 
 
 def _local_header(member: _Member) -> bytes:
+    r"""Local header; CRC and sizes are known only without a data descriptor."""
     extra = b""
-    size = 0
+    known = not member.flags & _FLAG_DATA_DESCRIPTOR
+    crc = member.crc if known else 0
+    size = member.uncompressed if known else 0
     version = _VERSION
     if member.zip64_local:
-        extra = struct.pack("<2H2Q", 1, 16, 0, 0)
+        extra = struct.pack("<2H2Q", 1, 16, size, size)
         size = _MAX_32
         version = _VERSION_ZIP64
     header = _LOCAL_HEADER.pack(
@@ -521,7 +646,7 @@ def _local_header(member: _Member) -> bytes:
         member.method,
         member.dostime,
         member.dosdate,
-        0,
+        crc,
         size,
         size,
         len(member.name),

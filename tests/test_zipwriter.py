@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 import zipfile
+import zlib
 
 import audeer
 import pytest
@@ -116,7 +117,8 @@ def test_path(tmp_path, root, levels):
         for zinfo, level in zip(zf.infolist(), methods, strict=True):
             expected = zipfile.ZIP_STORED if level is None else zipfile.ZIP_DEFLATED
             assert zinfo.compress_type == expected
-            assert zinfo.flag_bits & 0x08
+            # stored members carry CRC and sizes up front, for streaming readers
+            assert bool(zinfo.flag_bits & 0x08) == (level is not None)
 
 
 def test_iterables(tmp_path, root):
@@ -409,11 +411,9 @@ def test_zip64_local_header(tmp_path, root, monkeypatch):
     assert header[7:9] == (0xFFFFFFFF, 0xFFFFFFFF)
     name_size, extra_size = header[9:]
     extra = data[30 + name_size : 30 + name_size + extra_size]
-    assert struct.unpack("<2H2Q", extra) == (1, 16, 0, 0)
-    descriptor_at = 30 + name_size + extra_size + 200_000
-    descriptor = struct.unpack("<4sL2Q", data[descriptor_at : descriptor_at + 24])
-    assert descriptor[0] == b"PK\x07\x08"
-    assert descriptor[2:] == (200_000, 200_000)
+    # stored: the sizes are known up front and written to the ZIP64 extra field
+    assert struct.unpack("<2H2Q", extra) == (1, 16, 200_000, 200_000)
+    assert header[6] == zlib.crc32(contents["random.bin"])
     _check_archive(archive, ["random.bin"], contents, info, tmp_path)
     _unzip_test(archive)
 
@@ -488,3 +488,102 @@ def test_default_level():
     assert default_level("a.csv") == zipwriter.DEFAULT_LEVEL
     assert default_level("a.flac") is None
     assert zipwriter.DEFAULT_LEVEL in range(4)
+
+
+@pytest.mark.parametrize(
+    "levels",
+    [
+        None,
+        zipwriter.Deflate("isal", 3),
+        zipwriter.Deflate("zlib-ng", 6),
+        zipwriter.Deflate("zlib", 6),
+        zipwriter.Deflate("zlib", 6, unless_above=0.999),
+        [
+            None,
+            1,
+            zipwriter.Deflate("zlib", 9),
+            None,
+            2,
+            zipwriter.Deflate("zlib-ng", 1),
+        ],
+    ],
+)
+def test_streaming_reader(tmp_path, root, levels):
+    r"""audb.load reads archives with stream-unzip, which needs sizes of stored data."""
+    stream_unzip = pytest.importorskip("stream_unzip")
+    contents = _make_files(root, FILES)
+    archive = tmp_path / "archive.zip"
+    info = write_zip(str(archive), str(root), FILES, levels)
+    _check_archive(archive, FILES, contents, info, tmp_path)
+
+    def chunks():
+        with open(archive, "rb") as fp:
+            while chunk := fp.read(7777):
+                yield chunk
+
+    extracted = {
+        name.decode(): b"".join(data)
+        for name, _, data in stream_unzip.stream_unzip(chunks())
+    }
+    assert extracted == contents
+
+
+def test_deflate_engines():
+    with pytest.raises(ValueError, match="Unknown deflate engine"):
+        zipwriter.Deflate("brotli", 1)
+    with pytest.raises(ValueError, match="from 1 to 9"):
+        zipwriter.Deflate("zlib-ng", 0)
+    with pytest.raises(ValueError, match="from 0 to 3"):
+        zipwriter.Deflate("isal", 4)
+    sample = b"abc" * 10_000
+    assert zipwriter.Deflate("zlib", 6, unless_above=0.5).pays_off(sample)
+    assert zipwriter.Deflate("zlib", 6).pays_off(os.urandom(1000))
+    assert not zipwriter.Deflate("zlib", 6, unless_above=0.999).pays_off(
+        os.urandom(10_000)
+    )
+    assert zipwriter.Deflate("zlib", 6, unless_above=0.999).pays_off(b"")
+
+
+def test_unless_above_stores_incompressible(tmp_path, root):
+    (root / "noise.bin").write_bytes(os.urandom(300_000))
+    (root / "text.txt").write_bytes(b"hello world " * 30_000)
+    archive = tmp_path / "archive.zip"
+    codec = zipwriter.Deflate("zlib", 6, unless_above=0.999)
+    write_zip(str(archive), str(root), ["noise.bin", "text.txt"], codec)
+    with zipfile.ZipFile(archive) as zf:
+        methods = [info.compress_type for info in zf.infolist()]
+    assert methods == [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]
+
+
+def test_progress_and_cancel(tmp_path, root):
+    contents = _make_files(root, FILES)
+    seen = []
+    write_zip(
+        str(tmp_path / "a.zip"), str(root), FILES, [None, 1] * 3, progress=seen.append
+    )
+    assert sum(seen) == sum(len(c) for c in contents.values())
+
+    class Stop(Exception):
+        pass
+
+    def stop(n):
+        raise Stop
+
+    archive = tmp_path / "b.zip"
+    with pytest.raises(Stop):
+        write_zip(str(archive), str(root), FILES, 1, progress=stop)
+    assert not archive.exists()
+
+
+def test_stored_file_changes_while_written(tmp_path, root, monkeypatch):
+    (root / "a.bin").write_bytes(b"x" * 1000)
+    original = zipwriter._crc
+
+    def crc_then_change(file, buffer):
+        result = original(file, buffer)
+        (root / "a.bin").write_bytes(b"y" * 1000)
+        return result
+
+    monkeypatch.setattr(zipwriter, "_crc", crc_then_change)
+    with pytest.raises(RuntimeError, match="changed while it was written"):
+        write_zip(str(tmp_path / "a.zip"), str(root), ["a.bin"], None)

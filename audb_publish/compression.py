@@ -1,0 +1,119 @@
+"""How each archive member is compressed.
+
+``compression="auto"``, the default, picks per member
+what makes the archive no larger than :func:`audb.publish`'s,
+which deflates everything with zlib at level 6,
+but faster:
+
+* mono 16 bit WAV, such as speech:
+  ISA-L at :data:`audb_publish.zipwriter.DEFAULT_LEVEL`,
+  whose output on speech is not larger than zlib's (measured),
+  at about ten times its speed
+* text (CSV tables and the like): zlib-ng at level :data:`TEXT_LEVEL`,
+  whose output on CSV tables is smaller than zlib's (measured),
+  at about twice its speed
+* formats that are already compressed (FLAC, MP3, OGG, Opus, MP4, ...):
+  stored, unless deflating a sample of it gains more than 0.1%;
+  then zlib at level 6 as upstream
+* everything else (multi-channel, 8, 24 or 32 bit audio, binary files):
+  zlib at level 6 as upstream,
+  since ISA-L's and zlib-ng's output can be up to 7% larger there (measured)
+
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from audb_publish import zipwriter
+from audb_publish.zipwriter import Deflate
+
+NAMED = ("auto", "deflate", "store")
+r"""Named values of ``compression``; an ISA-L level 1 to 3 is also accepted."""
+
+TEXT_LEVEL = 6
+r"""zlib-ng level for text."""
+
+TEXT_EXTENSIONS = frozenset(
+    ["csv", "tsv", "txt", "json", "yaml", "yml", "md", "rst", "xml", "html", "lab"]
+)
+r"""Extensions compressed as text."""
+
+UPSTREAM = Deflate("zlib", 6)
+r"""What :func:`audb.publish` uses for every member."""
+
+
+def check(compression: str | int) -> None:
+    r"""Check the ``compression`` argument of :func:`audb_publish.publish`.
+
+    Args:
+        compression: ``"auto"``, ``"deflate"``, ``"store"``,
+            or an ISA-L level from 1 to 3
+
+    Raises:
+        ValueError: if ``compression`` is none of these
+
+    Examples:
+        >>> check("auto")
+        >>> check(9)
+        Traceback (most recent call last):
+        ...
+        ValueError: 'compression' must be one of 'auto', 'deflate', 'store', or an int from 1 to 3, not 9.
+
+    """  # noqa: E501
+    valid = compression in NAMED or (
+        isinstance(compression, int)
+        and not isinstance(compression, bool)
+        and 1 <= compression <= 3
+    )
+    if not valid:
+        raise ValueError(
+            "'compression' must be one of 'auto', 'deflate', 'store', "
+            f"or an int from 1 to 3, not {compression!r}."
+        )
+
+
+def codec(
+    file: str,
+    compression: str | int,
+    bit_depth: int = 0,
+    channels: int = 0,
+) -> Deflate | None:
+    r"""Deflate engine and level of a member, or ``None`` to store it.
+
+    Args:
+        file: member file
+        compression: see :func:`check`
+        bit_depth: bit depth if the file is audio, else 0
+        channels: number of channels if the file is audio, else 0
+
+    Returns:
+        deflate engine and level, or ``None``
+
+    Examples:
+        >>> codec("a.wav", "auto", 16, 1)
+        Deflate(engine='isal', level=3, unless_above=None)
+        >>> codec("a.wav", "auto", 24, 2)
+        Deflate(engine='zlib', level=6, unless_above=None)
+        >>> codec("a.flac", "auto", 16, 1)
+        Deflate(engine='zlib', level=6, unless_above=0.999)
+        >>> codec("db.table.csv", "auto")
+        Deflate(engine='zlib-ng', level=6, unless_above=None)
+        >>> codec("a.flac", "deflate")
+        Deflate(engine='isal', level=3, unless_above=None)
+
+    """
+    if compression == "store":
+        return None
+    if compression == "deflate":
+        return Deflate("isal", zipwriter.DEFAULT_LEVEL)
+    if isinstance(compression, int):
+        return Deflate("isal", compression)
+    extension = file.rsplit(".", 1)[-1].lower()
+    if extension == "wav" and channels == 1 and bit_depth == 16:
+        return Deflate("isal", zipwriter.DEFAULT_LEVEL)
+    if extension in TEXT_EXTENSIONS:
+        return Deflate("zlib-ng", TEXT_LEVEL)
+    if zipwriter.is_compressed_format(file):
+        return dataclasses.replace(UPSTREAM, unless_above=0.999)
+    return UPSTREAM

@@ -1,0 +1,98 @@
+"""The repository we write equals the one audb.publish writes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import audb
+import audeer
+import pandas as pd
+import pytest
+
+import audb_publish
+from audb_publish.patching import _ORIGINAL as upstream_publish
+
+from conftest import ARCHIVES
+from conftest import BACKENDS
+from conftest import NAME
+from conftest import assert_same_load
+from conftest import assert_same_repository
+from conftest import only_repository
+from conftest import update_database
+
+
+def publish_chain(publish, repository, template, tmp, **kwargs):
+    r"""Publish 1.0.0 from scratch and 1.1.0 as an update on top of it."""
+    tmp = str(tmp)
+    cache = audeer.mkdir(tmp, "cache")
+    with only_repository(repository, cache):
+        v1 = os.path.join(tmp, "v1")
+        shutil.copytree(template, v1)
+        deps1 = publish(
+            v1, "1.0.0", repository, archives=ARCHIVES, verbose=False, **kwargs
+        )
+        v2 = os.path.join(tmp, "v2")
+        audb.load_to(
+            v2,
+            NAME,
+            version="1.0.0",
+            only_metadata=True,
+            cache_root=cache,
+            verbose=False,
+        )
+        archives = update_database(v2, template)
+        deps2 = publish(v2, "1.1.0", archives=archives, verbose=False, **kwargs)
+    return deps1, deps2
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def reference(request, repositories, template, tmp_path_factory):
+    r"""Both versions published by upstream audb.publish, once per backend."""
+    repository = repositories.new(request.param)
+    tmp = tmp_path_factory.mktemp("upstream")
+    deps = publish_chain(upstream_publish, repository, template, tmp, num_workers=2)
+    return request.param, repository, deps
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"num_workers": 1},
+        {"num_workers": 4},
+        {"num_workers": 4, "pipeline": True},
+        {"num_workers": 1, "pipeline": True},
+    ],
+    ids=["nw1", "nw4", "nw4-pipeline", "nw1-pipeline"],
+)
+def test_same_repository(reference, kwargs, repositories, template, tmp_path):
+    backend, expected, expected_deps = reference
+    actual = repositories.new(backend)
+    deps = publish_chain(audb_publish.publish, actual, template, tmp_path, **kwargs)
+    for ours, theirs in zip(deps, expected_deps, strict=True):
+        assert isinstance(ours, audb.Dependencies)
+        pd.testing.assert_frame_equal(ours(), theirs())
+    assert_same_repository(expected, actual, tmp_path)
+    for version in ["1.0.0", "1.1.0"]:
+        assert_same_load(expected, actual, version, tmp_path)
+
+
+@pytest.mark.parametrize("compression", ["store", "deflate", 1, 3])
+def test_same_repository_any_compression(
+    reference, compression, repositories, template, tmp_path
+):
+    backend, expected, _ = reference
+    if backend != "file-system":
+        pytest.skip("compression is independent of the backend")
+    actual = repositories.new(backend)
+    publish_chain(
+        audb_publish.publish,
+        actual,
+        template,
+        tmp_path,
+        num_workers=2,
+        compression=compression,
+    )
+    max_ratio = None  # an explicit compression trades size for speed
+    assert_same_repository(expected, actual, tmp_path, max_ratio=max_ratio)
+    assert_same_load(expected, actual, "1.1.0", tmp_path)
