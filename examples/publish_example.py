@@ -60,6 +60,7 @@ def create_database(root: str, files: int) -> audformat.Database:
 
 
 def main():
+    r"""Publish, load back, and compare."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--num-workers", type=int, default=os.cpu_count() or 1)
