@@ -24,9 +24,10 @@ import logging
 import threading
 import time
 
-# Top-level functions called by audb.core.publish._publish, in call order
+# Functions in the namespace of audb.core.publish that are timed
 UPSTREAM_STAGES = (
     "_database_versions",
+    "api_versions",
     "dependencies",
     "_check_for_duplicates",
     "_get_root_files",
@@ -38,6 +39,18 @@ UPSTREAM_STAGES = (
     "_find_media",
     "_put_media",
     "upload_dependencies",
+)
+
+# Top-level timers in the order upstream's publish() calls them
+CALL_ORDER = (
+    "load header",
+    "_database_versions",
+    "api_versions",
+    "load dependency table",
+    "dependencies",
+    "load tables",
+    *UPSTREAM_STAGES[3:],
+    "put_file",
 )
 
 
@@ -113,6 +126,7 @@ class UpstreamProfiler:
             return "load tables" if kwargs.get("load_data") else "load header"
 
         self._patch(audformat.Database, "load", "load", static=True, label=load_label)
+        self._patch(publish.Dependencies, "load", "load dependency table")
         for name in UPSTREAM_STAGES:
             self._patch(publish, name, name)
         self._patch(publish, "_media_values", "audio info")
@@ -123,13 +137,7 @@ class UpstreamProfiler:
 
     def stages(self, total: float) -> list[tuple[str, float]]:
         """``(path, seconds)`` in call order, with 'other' as the remainder."""
-        order = [
-            "load header",
-            *UPSTREAM_STAGES[:2],
-            "load tables",
-            *UPSTREAM_STAGES[2:],
-        ]
-        order.append("put_file")
+        order = list(CALL_ORDER)
         names = [name for name in self.seconds if "/" not in name]
         names = sorted(
             names, key=lambda n: order.index(n) if n in order else len(order)

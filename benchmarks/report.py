@@ -56,8 +56,9 @@ FLOOR_HELP = {
     "repository folder (incremental: `cp --parents` of the changed media, the "
     "changed table, `db.yaml` and `db.parquet`). No compression, no archive.",
     "S3": "the same MD5 pipeline, concurrently with one `fput_object` per file "
-    "(python `minio` client, 8 threads, plain HTTP, which signs each payload "
-    "with SHA-256, as audbackend does) of the same files into the bucket. "
+    "(python `minio` client, `--floor-threads` threads, default 8, plain HTTP, "
+    "which signs each payload with SHA-256, as audbackend does) of the same files "
+    "into the bucket. "
     "Throttled targets go through the same proxy as the publish runs.",
 }
 
@@ -393,6 +394,8 @@ CATEGORIES = {
     "validate (header, tables, checks)": (
         "load header",
         "_database_versions",
+        "api_versions",
+        "load dependency table",
         "dependencies",
         "load tables",
         "_check_for_duplicates",
