@@ -82,7 +82,9 @@ class Plan:
         self.ctx = ctx
         self.name = ctx.db.name
         df = ctx.deps()
-        self._checksums: dict[str, str] = df["checksum"].to_dict()
+        self._checksums = dict(
+            zip(df.index.tolist(), df["checksum"].tolist(), strict=True)
+        )
         self._versions = df["version"]
         self._init_attachments(df)
         self._init_tables(df)
@@ -182,24 +184,27 @@ class Plan:
     # media
 
     def _init_media(self, media: pd.DataFrame) -> None:
+        # plain lists: per-row pandas access costs minutes for a million files
         db_media = self.ctx.media
-        removed = ~media.index.isin(list(db_media))
-        self._removed_media = list(media.index[removed])
-        live = media[~removed]
-        self._forced = set(media["archive"][removed])
+        root_files = self.ctx.root_files
+        files = media.index.tolist()
+        archives = media["archive"].tolist()
+        flags = media["removed"].tolist()
+        self._removed_media: list[str] = []
+        self._forced: set[str] = set()
         # members of archives in the order audb lists them after the update
-        kept = live[live["removed"] == 0]
-        self._members = {
-            archive: list(kept.index[positions])
-            for archive, positions in kept.groupby(
-                "archive", sort=False
-            ).indices.items()
-        }
-        in_root = [f for f in db_media if f in self.ctx.root_files]
-        known = set(media.index)
-        new = sorted(f for f in in_root if f not in known)
-        existing = live.index[live.index.isin(in_root) & (live["removed"] == 0)]
-        self._archive_of = live["archive"][existing].to_dict()
+        self._members: dict[str, list[str]] = {}
+        self._archive_of: dict[str, str] = {}
+        for file, archive, removed in zip(files, archives, flags, strict=True):
+            if file not in db_media:
+                self._removed_media.append(file)
+                self._forced.add(archive)
+            elif not removed:
+                self._members.setdefault(archive, []).append(file)
+                if file in root_files:
+                    self._archive_of[file] = archive
+        known = set(files)
+        new = sorted(f for f in db_media if f in root_files and f not in known)
         for file in new:
             archive = self.ctx.archives.get(file) or audeer.uid(
                 from_string=file.replace("\\", "/")
