@@ -234,7 +234,7 @@ def scan_and_put(
     files, sizes = plan.media_to_scan()
     for batch in scan.batches(files, sizes, scheduler.num_workers):
         submit("media", None, scan.scan_media, root, batch)
-    scans = len(pending.futures)
+    scans = pending.count
     scheduler.display.add(total_bytes=_scan_bytes(ctx, plan, sizes), total_files=scans)
     ready(plan.media_ready_without_scan())
 

@@ -38,6 +38,9 @@ import audbackend
 from audb_publish import hashing
 from audb_publish import zipwriter
 
+Writer = Callable[[str, bool], str]
+r"""Writes a file to a path and returns its MD5, if asked to compute it."""
+
 HEADER_FILE = "db.yaml"
 DEPENDENCY_FILE = "db.parquet"
 
@@ -182,8 +185,11 @@ class Remote:
 
         """
 
-        def write(dst: str) -> str:
-            return zipwriter.write_zip(dst, root, files, levels, progress=progress).md5
+        def write(dst: str, md5: bool) -> str:
+            info = zipwriter.write_zip(
+                dst, root, files, levels, progress=progress, md5=md5
+            )
+            return info.md5
 
         self._put(path, version, write)
 
@@ -200,26 +206,32 @@ class Remote:
 
         """
 
-        def write(dst: str) -> str:
+        def write(dst: str, md5: bool) -> str:
             return hashing.copy_md5(src, dst)
 
         self._put(path, version, write)
 
-    def _put(self, path: str, version: str, write: Callable[[str], str]) -> None:
-        r"""Write a file with ``write(dst) -> md5`` and store it at ``path``."""
+    def _put(self, path: str, version: str, write: Writer) -> None:
+        r"""Write a file with ``write(dst, md5) -> md5`` and store it at ``path``.
+
+        ``write`` may skip computing the MD5 if ``md5`` is ``False``.
+
+        """
         dst = self.path(path, version)
         if self.is_file_system:
             self._put_local(dst, write)
         else:
             self._put_upload(dst, write)
 
-    def _put_local(self, dst: str, write: Callable[[str], str]) -> None:
+    def _put_local(self, dst: str, write: Writer) -> None:
         final = self.backend._expand(dst)
         os.makedirs(os.path.dirname(final), exist_ok=True)
         partial = _partial_name(final)
+        exists = os.path.exists(final)
         try:
-            checksum = write(partial)
-            if os.path.exists(final) and hashing.md5(final) == checksum:
+            # the checksum is only needed to skip a file that is there
+            checksum = write(partial, exists)
+            if exists and hashing.md5(final) == checksum:
                 os.remove(partial)
             else:
                 os.replace(partial, final)
@@ -227,12 +239,12 @@ class Remote:
             _remove_quietly(partial)
             raise
 
-    def _put_upload(self, dst: str, write: Callable[[str], str]) -> None:
+    def _put_upload(self, dst: str, write: Writer) -> None:
         # keep the file name: the MinIO backend derives the content type from it
         folder = tempfile.mkdtemp(dir=self._tmp_root())
         local = os.path.join(folder, dst.rsplit("/", 1)[1])
         try:
-            checksum = write(local)
+            checksum = write(local, True)
             if self.backend.exists(dst) and self.backend.checksum(dst) == checksum:
                 return
             if self.is_minio:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 import concurrent.futures
 import os
+import queue
 import threading
 
 import audeer
@@ -198,11 +199,7 @@ class Scheduler:
         self,
         futures: Iterable[concurrent.futures.Future],
     ) -> Iterator[tuple[concurrent.futures.Future, object]]:
-        r"""Yield ``(future, result)`` as jobs finish.
-
-        Futures submitted while iterating can be added
-        with :meth:`Pending.add` on the returned iterator's pending set,
-        see :class:`Pending`.
+        r"""Yield ``(future, result)`` as the jobs of ``futures`` finish.
 
         Args:
             futures: futures of this scheduler
@@ -212,11 +209,10 @@ class Scheduler:
 
         Raises:
             Exception: the first exception raised by a job,
-                after all other jobs were stopped
+                after all other jobs were told to stop
 
         """
-        pending = Pending(futures)
-        yield from self.drain(pending)
+        yield from self.drain(Pending(futures))
 
     def drain(
         self, pending: Pending
@@ -224,6 +220,8 @@ class Scheduler:
         r"""Yield ``(future, result)`` of ``pending`` as jobs finish.
 
         ``pending`` may grow while it is drained.
+        Each finished job is taken from a queue,
+        so waiting costs the same for ten or a million jobs.
 
         Args:
             pending: futures to wait for
@@ -233,33 +231,37 @@ class Scheduler:
 
         Raises:
             Exception: the first exception raised by a job,
-                after all other jobs were stopped
+                after all other jobs were told to stop
 
         """
-        while pending.futures:
-            done, _ = concurrent.futures.wait(
-                pending.futures, return_when=concurrent.futures.FIRST_COMPLETED
-            )
-            for future in sorted(done, key=pending.order):
-                pending.futures.discard(future)
-                error = future.exception()
-                if error is not None:
-                    self.stop()
-                    raise error
-                yield future, future.result()
+        while pending.count:
+            future = pending.next()
+            error = future.exception()
+            if error is not None:
+                self.stop()
+                raise error
+            yield future, future.result()
 
 
 class Pending:
-    r"""Set of futures that keeps their submission order.
+    r"""Futures to wait for, delivered in the order they finish.
 
     Args:
         futures: initial futures
 
+    Examples:
+        >>> pending = Pending()
+        >>> future = concurrent.futures.Future()
+        >>> pending.add(future)
+        >>> future.set_result(1)
+        >>> pending.next().result()
+        1
+
     """
 
     def __init__(self, futures: Iterable[concurrent.futures.Future] = ()):
-        self.futures: set[concurrent.futures.Future] = set()
-        self._order: dict[concurrent.futures.Future, int] = {}
+        self.count = 0
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
         for future in futures:
             self.add(future)
 
@@ -270,17 +272,20 @@ class Pending:
             future: future of a submitted job
 
         """
-        self._order[future] = len(self._order)
-        self.futures.add(future)
+        self.count += 1
+        future.add_done_callback(self._done.put)
 
-    def order(self, future: concurrent.futures.Future) -> int:
-        r"""Submission index of ``future``.
-
-        Args:
-            future: added future
+    def next(self) -> concurrent.futures.Future:
+        r"""Wait for the next future to finish.
 
         Returns:
-            index
+            the finished future
 
         """
-        return self._order[future]
+        while True:
+            try:
+                future = self._done.get(timeout=0.2)
+            except queue.Empty:  # wake up for KeyboardInterrupt
+                continue
+            self.count -= 1
+            return future

@@ -261,14 +261,15 @@ class _Output:
 
     """
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO, md5: bool = True):
         self._write = stream.write
-        self._md5 = hashlib.md5()
+        self._md5 = hashlib.md5() if md5 else None
         self.offset = 0
 
     def write(self, data: bytes | memoryview) -> None:
         r"""Write all of ``data``, also after short writes of raw streams."""
-        self._md5.update(data)
+        if self._md5 is not None:
+            self._md5.update(data)
         size = len(data)
         written = self._write(data)
         if written is not None and written < size:
@@ -276,8 +277,8 @@ class _Output:
         self.offset += size
 
     def hexdigest(self) -> str:
-        r"""MD5 of all bytes written so far."""
-        return self._md5.hexdigest()
+        r"""MD5 of all bytes written so far, empty if not computed."""
+        return "" if self._md5 is None else self._md5.hexdigest()
 
 
 def _write_rest(write, view: memoryview) -> None:
@@ -339,6 +340,7 @@ def write_zip(
     *,
     buffer_size: int = 1 << 20,
     progress: Callable[[int], None] | None = None,
+    md5: bool = True,
 ) -> ArchiveInfo:
     r"""Write files below a folder to a ZIP archive and return its MD5.
 
@@ -372,6 +374,8 @@ def write_zip(
         buffer_size: size of the read buffer in bytes
         progress: called with the number of bytes after each read;
             an exception it raises stops writing
+        md5: compute the MD5 of the archive;
+            if ``False``, :attr:`ArchiveInfo.md5` is empty
 
     Returns:
         MD5 and size of the archive,
@@ -406,7 +410,7 @@ def write_zip(
     """
     files, levels = _check_arguments(files, levels, buffer_size)
     if not isinstance(dst, (str, os.PathLike)):
-        return _write_archive(dst, root, files, levels, buffer_size, progress)
+        return _write_archive(dst, root, files, levels, buffer_size, progress, md5)
     path = os.fspath(dst)
     folder = os.path.dirname(path)
     if folder:
@@ -414,7 +418,9 @@ def write_zip(
     stream = open(path, "wb")
     try:
         with stream:
-            return _write_archive(stream, root, files, levels, buffer_size, progress)
+            return _write_archive(
+                stream, root, files, levels, buffer_size, progress, md5
+            )
     except BaseException:
         os.remove(path)
         raise
@@ -470,8 +476,9 @@ def _write_archive(
     levels: Sequence[Deflate | None],
     buffer_size: int,
     progress: Callable[[int], None] | None,
+    md5: bool,
 ) -> ArchiveInfo:
-    output = _Output(stream)
+    output = _Output(stream, md5)
     buffer = bytearray(buffer_size)
     members = [
         _write_member(output, root, name, level, buffer, progress)
