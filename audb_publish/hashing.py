@@ -106,13 +106,12 @@ def md5_head(path: str, *, progress: Progress = None) -> tuple[str, bytes, int]:
     return hasher.hexdigest(), head, size
 
 
-def copy_md5(src: str, dst: str, *, progress: Progress = None) -> str:
+def copy_md5(src: str, dst: str) -> str:
     r"""Copy a file and return its MD5 checksum, reading it once.
 
     Args:
         src: source file
         dst: destination file, overwritten if it exists
-        progress: called with the number of bytes after each read
 
     Returns:
         hex digest of the copied bytes
@@ -133,8 +132,6 @@ def copy_md5(src: str, dst: str, *, progress: Progress = None) -> str:
         while n := fin.readinto(view):
             hasher.update(view[:n])
             fout.write(view[:n])
-            if progress is not None:
-                progress(n)
     return hasher.hexdigest()
 
 

@@ -1,0 +1,231 @@
+"""Behaviour of single stages that the end-to-end tests do not reach."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import audb
+import audeer
+import audformat
+import pytest
+
+import audb_publish
+from audb_publish import remote as remote_module
+from audb_publish.scheduler import Cancelled
+from audb_publish.scheduler import Scheduler
+
+from conftest import only_repository
+from conftest import repository_files
+from conftest import write_audio
+
+
+class Injected(Exception):
+    pass
+
+
+def small_db(root: str, files=("a.wav", "b.wav"), attachment: bool = True) -> None:
+    for seed, file in enumerate(files):
+        write_audio(os.path.join(root, file), 0.1, 16000, 1, "PCM_16", seed)
+    db = audformat.Database("unit")
+    if files:
+        db["files"] = audformat.Table(audformat.filewise_index(list(files)))
+    if attachment:
+        audeer.touch(audeer.mkdir(root, "docs"), "a.txt")
+        db.attachments["docs"] = audformat.Attachment("docs")
+    db.save(root)
+
+
+@pytest.fixture
+def repository(repositories, tmp_path):
+    repository = repositories.new("file-system")
+    with only_repository(repository, str(tmp_path / "cache")):
+        yield repository
+
+
+def publish(root, version, repository, **kwargs):
+    return audb_publish.publish(root, version, repository, verbose=False, **kwargs)
+
+
+def headers(repository):
+    return [f for f in repository_files(repository) if f.endswith("db.yaml")]
+
+
+def test_header_that_arrived_is_removed(repository, tmp_path, monkeypatch):
+    root = str(tmp_path / "db")
+    small_db(root)
+    original = remote_module.Remote.put_file
+
+    def put_file(self, src, path, version):
+        original(self, src, path, version)
+        if path.endswith("db.yaml"):
+            raise Injected("after the header arrived")
+
+    monkeypatch.setattr(remote_module.Remote, "put_file", put_file)
+    with pytest.raises(Injected):
+        publish(root, "1.0.0", repository)
+    assert headers(repository) == []
+    monkeypatch.undo()
+    publish(root, "1.0.0", repository)
+    assert len(headers(repository)) == 1
+
+
+def test_update_without_changes(repository, tmp_path):
+    r"""Nothing on disk but the header and tables: nothing new is put."""
+    root = str(tmp_path / "db")
+    small_db(root)
+    publish(root, "1.0.0", repository)
+    update = str(tmp_path / "update")
+    audb.load_to(update, "unit", version="1.0.0", only_metadata=True, verbose=False)
+    shutil.copytree(os.path.join(root, "docs"), os.path.join(update, "docs"))
+    deps = publish(update, "1.1.0", repository)
+    assert set(deps().version) == {"1.0.0"}
+    published = repository_files(repository)
+    assert [f for f in published if "/1.1.0/" in f] == [
+        "/unit/1.1.0/db.parquet",
+        "/unit/1.1.0/db.yaml",
+    ]
+    # the attachment is not on disk: it stays as it is
+    update2 = str(tmp_path / "update2")
+    audb.load_to(update2, "unit", version="1.1.0", only_metadata=True, verbose=False)
+    deps = publish(update2, "1.2.0", repository)
+    assert deps.version("docs") == "1.0.0"
+
+
+def test_database_without_tables(repository, tmp_path):
+    root = str(tmp_path / "db")
+    small_db(root, files=(), attachment=False)
+    deps = publish(root, "1.0.0", repository)
+    assert len(deps) == 0
+    assert len(headers(repository)) == 1
+
+
+def test_download_of_missing_members_fails(repository, tmp_path, monkeypatch):
+    root = str(tmp_path / "db")
+    small_db(root, files=("a.wav", "b.wav", "c.wav"))
+    bundle = {"a.wav": "ab", "b.wav": "ab"}
+    publish(root, "1.0.0", repository, archives=bundle)
+    update = str(tmp_path / "update")
+    audb.load_to(update, "unit", version="1.0.0", only_metadata=True, verbose=False)
+    db = audformat.Database.load(update)
+    db["files"] = audformat.Table(audformat.filewise_index(["b.wav", "c.wav"]))
+    db.save(update)
+
+    def get_archive(self, path, dst_root, version):
+        audeer.touch(dst_root, "b.wav")
+        raise Injected("connection lost")
+
+    monkeypatch.setattr(remote_module.Remote, "get_archive", get_archive)
+    with pytest.raises(RuntimeError, match="Failed to download missing media") as error:
+        publish(update, "1.1.0", repository)
+    assert isinstance(error.value.__cause__, Injected)
+    assert not os.path.exists(os.path.join(update, "b.wav"))
+    monkeypatch.undo()
+    deps = publish(update, "1.1.0", repository)
+    assert deps.version("b.wav") == "1.1.0"
+    assert os.path.exists(os.path.join(update, "b.wav"))
+
+
+def test_many_missing_media(repository, tmp_path):
+    root = str(tmp_path / "db")
+    small_db(root)
+    db = audformat.Database.load(root)
+    files = [f"missing{i:02d}.wav" for i in range(25)]
+    db["more"] = audformat.Table(audformat.filewise_index(files))
+    db.save(root)
+    with pytest.raises(
+        RuntimeError, match=r"The following 25 files .*'missing19.wav', \.\.\.\]\."
+    ):
+        publish(root, "1.0.0", repository)
+
+
+def test_other_backends_use_put_file(repository, tmp_path, monkeypatch):
+    r"""A backend that is neither file system nor MinIO gets its put_file()."""
+    calls = []
+    original = audb.Repository.create_backend_interface
+
+    monkeypatch.setattr(
+        remote_module.Remote, "is_file_system", property(lambda s: False)
+    )
+
+    def put_file(self, src, dst, *args, **kwargs):
+        calls.append(dst)
+        return type(self).__mro__[1].put_file(self, src, dst, *args, **kwargs)
+
+    def create_backend_interface(self):
+        interface = original(self)
+        interface.backend.put_file = put_file.__get__(interface.backend)
+        return interface
+
+    monkeypatch.setattr(
+        audb.Repository, "create_backend_interface", create_backend_interface
+    )
+    root = str(tmp_path / "db")
+    small_db(root)
+    publish(root, "1.0.0", repository)
+    assert "/unit/1.0.0/db.yaml" in calls
+    assert len(headers(repository)) == 1
+
+
+def test_scheduler_workers_and_stop():
+    with Scheduler(None, verbose=False) as scheduler:
+        assert scheduler.num_workers == (os.cpu_count() or 1) * 5
+        assert not scheduler.stopped
+        scheduler.stop()
+        assert scheduler.stopped
+        with pytest.raises(Cancelled):
+            scheduler.submit(print)
+        with pytest.raises(Cancelled):
+            scheduler.progress(1)
+    with pytest.raises(ValueError, match="at least 1"):
+        Scheduler(0, verbose=False)
+
+
+def test_scheduler_first_error_stops_the_rest():
+    started = threading.Event()
+
+    def slow(scheduler):
+        started.set()
+        while True:
+            scheduler.progress(0)
+
+    def fail():
+        started.wait(5)
+        raise Injected("first")
+
+    with pytest.raises(Injected, match="first"):
+        with Scheduler(2, verbose=False) as scheduler:
+            futures = [scheduler.submit(slow, scheduler), scheduler.submit(fail)]
+            list(scheduler.completed(futures))
+    assert isinstance(futures[0].exception(), Cancelled)
+
+
+def test_display():
+    from audb_publish.scheduler import Display
+
+    with Display(True, "Publish") as display:
+        display.add(total_bytes=100, total_files=2)
+        display.update(60, files=1)
+        display.update(40, files=1)
+        assert (display.files, display.total_files) == (2, 2)
+        line = str(display._bar)
+    assert line.startswith("Publish 100%")
+    assert "100B/100B" in line
+    assert "2/2 files" in line
+
+
+def test_progress_is_one_display(repository, tmp_path, capsys):
+    root = str(tmp_path / "db")
+    small_db(root)
+    audb_publish.publish(root, "1.0.0", repository, num_workers=2, verbose=True)
+    err = capsys.readouterr().err
+    assert "Publish 1.0.0" in err
+    assert "Put media" not in err and "Scan media" not in err
+
+
+def test_bad_compression_is_checked_first(tmp_path):
+    with pytest.raises(ValueError, match="'compression'"):
+        audb_publish.publish(str(tmp_path), "1.0.0", compression=True)
+    with pytest.raises(ValueError, match="'compression'"):
+        audb_publish.publish(str(tmp_path), "1.0.0", compression=0)
