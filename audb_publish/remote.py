@@ -31,6 +31,7 @@ from collections.abc import Sequence
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 
 import audbackend
@@ -70,6 +71,8 @@ class Remote:
         self.interface = interface
         self.backend = interface.backend
         self._tmp: str | None = None
+        self._lock = threading.Lock()
+        self._listed: dict[str, set[str]] = {}
 
     def __enter__(self) -> Remote:
         self.backend.open()
@@ -245,7 +248,7 @@ class Remote:
         local = os.path.join(folder, dst.rsplit("/", 1)[1])
         try:
             checksum = write(local, True)
-            if self.backend.exists(dst) and self.backend.checksum(dst) == checksum:
+            if self._remote_exists(dst) and self.backend.checksum(dst) == checksum:
                 return
             if self.is_minio:
                 audbackend.core.utils.call_function_on_backend(
@@ -257,9 +260,25 @@ class Remote:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _tmp_root(self) -> str:
-        if self._tmp is None:
-            self._tmp = tempfile.mkdtemp(prefix="audb-publish-")
-        return self._tmp
+        with self._lock:
+            if self._tmp is None:
+                self._tmp = tempfile.mkdtemp(prefix="audb-publish-")
+            return self._tmp
+
+    def _remote_exists(self, path: str) -> bool:
+        r"""Check if ``path`` exists, listing each folder only once.
+
+        One listing per folder replaces a request per file,
+        which for a new version finds nothing.
+
+        """
+        folder = path.rsplit("/", 1)[0] + "/"
+        with self._lock:
+            if folder not in self._listed:
+                self._listed[folder] = set(
+                    self.backend.ls(folder, suppress_backend_errors=True)
+                )
+            return path in self._listed[folder]
 
 
 def check_path(path: str) -> str:

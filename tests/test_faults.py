@@ -249,3 +249,29 @@ def test_archives_on_disk_bounded(
         if "partial" in f or ".audb-publish" in f
     ]
     assert leftovers == []
+
+
+def test_rerun_on_s3_puts_only_what_is_missing(
+    number_of_puts, clean, repositories, template, tmp_path, monkeypatch
+):
+    import audbackend
+
+    repository = repositories.new("s3")
+    root = str(tmp_path / "db")
+    shutil.copytree(template, root)
+    cache = str(tmp_path / "cache")
+    fail_put(monkeypatch, number_of_puts)  # the header
+    with pytest.raises(Injected):
+        publish(root, repository, cache, num_workers=2)
+    monkeypatch.undo()
+    uploads = []
+    original = audbackend.backend.Minio._put_file
+
+    def put_file(self, src, dst, checksum, verbose):
+        uploads.append(dst)
+        return original(self, src, dst, checksum, verbose)
+
+    monkeypatch.setattr(audbackend.backend.Minio, "_put_file", put_file)
+    publish(root, repository, cache, num_workers=2)
+    assert uploads == ["/equiv/1.0.0/db.yaml"]
+    assert_same_repository(clean, repository, tmp_path)
