@@ -235,7 +235,10 @@ def scan_and_put(
     for batch in scan.batches(files, sizes, scheduler.num_workers):
         submit("media", None, scan.scan_media, root, batch)
     scans = pending.count
-    scheduler.display.add(total_bytes=_scan_bytes(ctx, plan, sizes), total_files=scans)
+    scheduler.display.add(
+        total_bytes=_scan_bytes(ctx, plan, sizes),
+        total_files=len(files) + len(ctx.tables) + len(ctx.attachments),
+    )
     ready(plan.media_ready_without_scan())
 
     def flush() -> None:
@@ -250,7 +253,7 @@ def scan_and_put(
         flush()
     for future, result in scheduler.drain(pending):
         kind, key = jobs.pop(future)
-        scheduler.display.update(0, files=1)
+        scheduler.display.update(0, files=len(result) if kind == "media" else 1)
         if kind == "put":
             continue
         if kind == "attachment":
