@@ -79,7 +79,7 @@ class Deflate:
 
     Examples:
         >>> Deflate("zlib-ng", 4)
-        Deflate(engine='zlib-ng', level=4)
+        Deflate(engine='zlib-ng', level=4, unless_above=None)
 
     """
 
