@@ -126,8 +126,8 @@ class Scheduler:
 
     Examples:
         >>> with Scheduler(2, verbose=False) as scheduler:
-        ...     futures = [scheduler.submit(pow, 2, n) for n in range(3)]
-        ...     sorted(result for _, result in scheduler.completed(futures))
+        ...     futures = Pending(scheduler.submit(pow, 2, n) for n in range(3))
+        ...     sorted(result for _, result in scheduler.drain(futures))
         [1, 2, 4]
 
     """
@@ -194,25 +194,6 @@ class Scheduler:
         if self._stop.is_set():
             raise Cancelled()
         return self._pool.submit(function, *args, **kwargs)
-
-    def completed(
-        self,
-        futures: Iterable[concurrent.futures.Future],
-    ) -> Iterator[tuple[concurrent.futures.Future, object]]:
-        r"""Yield ``(future, result)`` as the jobs of ``futures`` finish.
-
-        Args:
-            futures: futures of this scheduler
-
-        Yields:
-            finished future and its result
-
-        Raises:
-            Exception: the first exception raised by a job,
-                after all other jobs were told to stop
-
-        """
-        yield from self.drain(Pending(futures))
 
     def drain(
         self, pending: Pending

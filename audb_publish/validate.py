@@ -22,6 +22,7 @@ import pandas as pd
 from audb_publish.remote import DEPENDENCY_FILE
 from audb_publish.remote import HEADER_FILE
 from audb_publish.remote import Remote
+from audb_publish.scheduler import Pending
 from audb_publish.scheduler import Scheduler
 
 LEGACY_DEPENDENCY_FILE = "db.csv"
@@ -366,11 +367,11 @@ def check_duplicates(scheduler: Scheduler, db: audformat.Database) -> None:
         ValueError: if a table has duplicated index entries
 
     """
-    futures = [
+    jobs = Pending(
         scheduler.submit(audformat.assert_no_duplicates, db[table_id].df)
         for table_id in list(db)
-    ]
-    for _ in scheduler.completed(futures):
+    )
+    for _ in scheduler.drain(jobs):
         pass
 
 

@@ -14,6 +14,7 @@ import pytest
 import audb_publish
 from audb_publish import remote as remote_module
 from audb_publish.scheduler import Cancelled
+from audb_publish.scheduler import Pending
 from audb_publish.scheduler import Scheduler
 
 from conftest import only_repository
@@ -197,7 +198,7 @@ def test_scheduler_first_error_stops_the_rest():
     with pytest.raises(Injected, match="first"):
         with Scheduler(2, verbose=False) as scheduler:
             futures = [scheduler.submit(slow, scheduler), scheduler.submit(fail)]
-            list(scheduler.completed(futures))
+            list(scheduler.drain(Pending(futures)))
     assert isinstance(futures[0].exception(), Cancelled)
 
 
