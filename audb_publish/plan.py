@@ -296,15 +296,21 @@ class Plan:
 
     def _media_put(self, archive: str) -> Put:
         files = self._members.get(archive, [])
-        missing = tuple(
-            f for f in files if not os.path.exists(os.path.join(self.ctx.db_root, f))
-        )
+        missing = ()
+        if self.ctx.previous_version:
+            # published members that are not on disk are downloaded first
+            missing = tuple(
+                f
+                for f in files
+                if f not in self._new
+                and not os.path.exists(os.path.join(self.ctx.db_root, f))
+            )
         put = Put(
             "media",
             self._media_path(archive),
             tuple(files),
             self._size(files),
-            missing if self.ctx.previous_version else (),
+            missing,
             self._versions[missing[0]] if missing else None,
             tuple(self._audio_of(f) for f in files),
         )
