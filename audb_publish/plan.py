@@ -1,7 +1,8 @@
 """Plan stage: what changed, what to put, and the new dependency table.
 
 A :class:`Plan` reads the dependency table of the previous version once,
-with vectorised pandas operations,
+column by column into plain dictionaries
+(per-row pandas access would cost minutes for a million files),
 and then only its own dictionaries.
 It takes the scan results as they arrive
 and answers which archives and files are ready to be put:
@@ -33,6 +34,7 @@ from audb_publish.validate import Context
 MEDIA = 1
 META = 0
 ATTACHMENT = 2
+r"""Values of the ``type`` column of the dependency table."""
 
 
 @dataclasses.dataclass(frozen=True)
