@@ -329,7 +329,8 @@ def plot(rows: list[dict], path: Path):
             if label not in labels:
                 handles.append(handle)
                 labels.append(label)
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels))
+    columns = min(len(labels), 2 * len(backends))
+    fig.legend(handles, labels, loc="outside lower center", ncol=columns)
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
