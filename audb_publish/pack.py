@@ -10,6 +10,7 @@ and never touches the dependency table.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Sequence
 import os
 import shutil
 import tempfile
@@ -65,6 +66,36 @@ def put(
         remote.put_file(os.path.join(db_root, item.files[0]), item.path, version)
         progress(item.nbytes)
     return item
+
+
+def put_many(
+    remote: Remote,
+    db_root: str,
+    version: str,
+    items: Sequence[Put],
+    compression: str | int,
+    progress: Callable[[int], None],
+) -> list[Put]:
+    r"""Put several archives or files, one after the other.
+
+    One job per small archive would cost more in scheduling
+    than writing the archive does.
+
+    Args:
+        remote: the repository
+        db_root: database root
+        version: version to publish
+        items: what to put
+        compression: see :func:`audb_publish.compression.check`
+        progress: see :func:`put`
+
+    Returns:
+        ``items``
+
+    """
+    return [
+        put(remote, db_root, version, item, compression, progress) for item in items
+    ]
 
 
 def download_missing(remote: Remote, db_root: str, item: Put) -> None:

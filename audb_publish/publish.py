@@ -207,24 +207,27 @@ def scan_and_put(
         pending.add(future)
 
     def ready(items: list[Put]) -> None:
-        for item in items:
-            scheduler.display.add(total_bytes=item.nbytes, total_files=1)
-            if pipeline:
-                _submit_put(item)
-            else:
-                held.append(item)
-
-    def _submit_put(item: Put) -> None:
-        submit(
-            "put",
-            None,
-            pack.put,
-            ctx.remote,
-            ctx.db_root,
-            ctx.version,
-            item,
-            compression,
+        scheduler.display.add(
+            total_bytes=sum(item.nbytes for item in items), total_files=len(items)
         )
+        held.extend(items)
+        if pipeline:
+            submit_puts()
+
+    def submit_puts() -> None:
+        sizes = [item.nbytes for item in held]
+        for batch in scan.batches(held, sizes, scheduler.num_workers):
+            submit(
+                "put",
+                None,
+                pack.put_many,
+                ctx.remote,
+                ctx.db_root,
+                ctx.version,
+                batch,
+                compression,
+            )
+        held.clear()
 
     root = ctx.db_root
     for attachment_id, path in plan.attachments_to_scan():
@@ -245,15 +248,15 @@ def scan_and_put(
         nonlocal start
         if not pipeline:
             start = _log_stage("scan", start)
-        for item in held:
-            _submit_put(item)
-        held.clear()
+        submit_puts()
 
     if scans == 0:
         flush()
     for future, result in scheduler.drain(pending):
         kind, key = jobs.pop(future)
-        scheduler.display.update(0, files=len(result) if kind == "media" else 1)
+        scheduler.display.update(
+            0, files=len(result) if isinstance(result, list) else 1
+        )
         if kind == "put":
             continue
         if kind == "attachment":

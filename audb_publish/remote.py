@@ -32,7 +32,6 @@ import os
 import shutil
 import tempfile
 import threading
-import uuid
 
 import audbackend
 
@@ -228,9 +227,8 @@ class Remote:
 
     def _put_local(self, dst: str, write: Writer) -> None:
         final = self.backend._expand(dst)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
         partial = _partial_name(final)
-        exists = os.path.exists(final)
+        exists = self._local_exists(final)
         try:
             # the checksum is only needed to skip a file that is there
             checksum = write(partial, exists)
@@ -264,6 +262,21 @@ class Remote:
             if self._tmp is None:
                 self._tmp = tempfile.mkdtemp(prefix="audb-publish-")
             return self._tmp
+
+    def _local_exists(self, path: str) -> bool:
+        r"""Check if ``path`` exists, creating and listing its folder once.
+
+        Files that appear later than the listing
+        are written by this publish,
+        which puts each file once.
+
+        """
+        folder = os.path.dirname(path)
+        with self._lock:
+            if folder not in self._listed:
+                os.makedirs(folder, exist_ok=True)
+                self._listed[folder] = set(os.listdir(folder))
+            return os.path.basename(path) in self._listed[folder]
 
     def _remote_exists(self, path: str) -> bool:
         r"""Check if ``path`` exists, listing each folder only once.
@@ -305,8 +318,10 @@ def check_path(path: str) -> str:
 
 
 def _partial_name(path: str) -> str:
+    r"""Hidden name beside ``path``, unique for the process and thread."""
     folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.partial")
+    suffix = f"{os.getpid()}-{threading.get_ident()}"
+    return os.path.join(folder, f".{name}.{suffix}.partial")
 
 
 def _remove_quietly(path: str) -> None:

@@ -17,9 +17,12 @@ from collections.abc import Callable
 from collections.abc import Sequence
 import dataclasses
 import os
+import typing
 
 from audb_publish import hashing
 from audb_publish import probe
+
+T = typing.TypeVar("T")
 
 BATCH_FILES = 256
 r"""Largest number of media files in one scan job."""
@@ -124,11 +127,11 @@ def scan_path(root: str, path: str, progress: Callable[[int], None]) -> str:
 
 
 def batches(
-    files: Sequence[str],
+    files: Sequence[T],
     sizes: Sequence[int],
     num_workers: int,
-) -> list[list[str]]:
-    r"""Split media files into scan jobs of similar size.
+) -> list[list[T]]:
+    r"""Split files (or archives) into jobs of similar size.
 
     A batch holds at most :data:`BATCH_FILES` files
     and at most :data:`BATCH_BYTES` bytes (but at least one file),
@@ -155,8 +158,8 @@ def batches(
     jobs = max(1, 4 * num_workers)
     max_files = max(1, min(BATCH_FILES, -(-len(files) // jobs)))
     max_bytes = max(1, min(BATCH_BYTES, -(-total // jobs)))
-    result: list[list[str]] = []
-    batch: list[str] = []
+    result: list[list[T]] = []
+    batch: list[T] = []
     nbytes = 0
     for file, size in zip(files, sizes, strict=True):
         if batch and (len(batch) >= max_files or nbytes + size > max_bytes):

@@ -29,6 +29,7 @@ import os
 import posixpath
 import struct
 import sys
+import threading
 import time
 from typing import BinaryIO
 from typing import NamedTuple
@@ -133,6 +134,8 @@ class Deflate:
 SAMPLE_SIZE = 1 << 18
 r"""Bytes compressed on trial for :attr:`Deflate.unless_above`."""
 
+
+_local = threading.local()
 
 ZIP64_LIMIT = 0xFFFFFFFF
 r"""Sizes and offsets from this value on are written as ZIP64 fields."""
@@ -420,7 +423,7 @@ def write_zip(
         return _write_archive(dst, root, files, levels, buffer_size, progress, md5)
     path = os.fspath(dst)
     folder = os.path.dirname(path)
-    if folder:
+    if folder and not os.path.isdir(folder):
         os.makedirs(folder, exist_ok=True)
     stream = open(path, "wb")
     try:
@@ -486,7 +489,7 @@ def _write_archive(
     md5: bool,
 ) -> ArchiveInfo:
     output = _Output(stream, md5)
-    buffer = bytearray(buffer_size)
+    buffer = _buffer(buffer_size)
     members = [
         _write_member(output, root, name, level, buffer, progress)
         for name, level in zip(files, levels, strict=True)
@@ -498,6 +501,14 @@ def _write_archive(
         members=len(members),
         uncompressed=sum(member.uncompressed for member in members),
     )
+
+
+def _buffer(size: int) -> bytearray:
+    r"""Read buffer of the calling thread, reused across archives."""
+    buffers = _local.__dict__.setdefault("buffers", {})
+    if size not in buffers:
+        buffers[size] = bytearray(size)
+    return buffers[size]
 
 
 def _write_member(
