@@ -162,8 +162,6 @@ def publish(
             archives,
             previous_version,
             cache_root,
-            num_workers,
-            verbose,
         )
         plan = Plan(ctx)
         with ctx.remote:

@@ -19,6 +19,7 @@ import audeer
 import audformat
 import pandas as pd
 
+from audb_publish.indices import table_index
 from audb_publish.remote import DEPENDENCY_FILE
 from audb_publish.remote import HEADER_FILE
 from audb_publish.remote import Remote
@@ -104,21 +105,17 @@ def validate(
     archives: Mapping[str, str] | None,
     previous_version: str | None,
     cache_root: str | None,
-    num_workers: int | None,
-    verbose: bool,
 ) -> Context:
     r"""Validate a database before it is published.
 
     Args:
-        scheduler: runs the checks of table indices in parallel
+        scheduler: reads and checks the table indices in parallel
         db_root: database root
         version: version to publish
         repository: repository, or ``None`` to use the previous version's
         archives: archive names of new media files
         previous_version: version it depends on, ``"latest"`` or ``None``
         cache_root: cache of audb, used to read the previous dependencies
-        num_workers: workers for loading the tables
-        verbose: show progress of loading the tables
 
     Returns:
         context of the publication
@@ -136,11 +133,11 @@ def validate(
             f"A version '{version}' already exists for database '{header.name}'."
         )
     deps = load_dependencies(db_root, header.name, previous_version, cache_root)
-    db = audformat.Database.load(
-        db_root, load_data=True, num_workers=num_workers, verbose=verbose
-    )
+    db = header
+    indices = read_indices(scheduler, db, db_root)
     check_ids(db)
-    if not db.is_portable:
+    media = table_media(db, indices)
+    if not all(is_portable(file) for file in media):
         raise RuntimeError(
             "Some files in the tables have absolute paths "
             "or use '\\', '.', '..' in its path. "
@@ -148,9 +145,8 @@ def validate(
             "use folder names instead of dots, "
             "and avoid Windows path notation."
         )
-    check_duplicates(scheduler, db)
+    check_duplicates(scheduler, indices)
     root_files = list_files(db_root)
-    media = set(db.files)
     check_missing_media(media, root_files, deps)
     tables = table_files(db, db_root)
     attachments = check_attachments(db, db_root, media, deps)
@@ -356,20 +352,97 @@ def check_ids(db: audformat.Database) -> None:
                 )
 
 
-def check_duplicates(scheduler: Scheduler, db: audformat.Database) -> None:
+def read_indices(
+    scheduler: Scheduler, db: audformat.Database, db_root: str
+) -> dict[str, pd.Index]:
+    r"""Read the index of every table, in parallel.
+
+    Args:
+        scheduler: worker pool, its display shows the bytes of the table files
+        db: database header
+        db_root: database root
+
+    Returns:
+        table ID and index
+
+    Raises:
+        RuntimeError: as :meth:`audformat.Table.load`
+
+    """
+    futures = {}
+    sizes = {}
+    for table_id in list(db):
+        sizes[table_id] = sum(
+            os.path.getsize(path)
+            for ext in ("csv", "parquet", "pkl")
+            if os.path.exists(path := os.path.join(db_root, f"db.{table_id}.{ext}"))
+        )
+        scheduler.display.add(total_bytes=sizes[table_id])
+        futures[scheduler.submit(table_index, db_root, table_id, db[table_id])] = (
+            table_id
+        )
+    indices = {}
+    for future, index in scheduler.drain(Pending(futures)):
+        indices[futures[future]] = index
+        scheduler.display.update(sizes[futures[future]])
+    return {table_id: indices[table_id] for table_id in sizes}
+
+
+def table_media(db: audformat.Database, indices: Mapping[str, pd.Index]) -> set[str]:
+    r"""Media files referenced by filewise and segmented tables.
+
+    Args:
+        db: database header
+        indices: index of each table
+
+    Returns:
+        file names, as :attr:`audformat.Database.files`
+
+    """
+    files: set[str] = set()
+    for table_id in db.tables:
+        files.update(indices[table_id].get_level_values("file"))
+    return files
+
+
+def is_portable(file: str) -> bool:
+    r"""Whether a media path is relative and uses no ``\``, ``.`` or ``..``.
+
+    Args:
+        file: path of a media file in a table
+
+    Returns:
+        ``True`` if a database with this file is portable,
+        as :attr:`audformat.Database.is_portable` decides
+
+    Examples:
+        >>> is_portable("a/b.wav"), is_portable("a/../b.wav")
+        (True, False)
+
+    """
+    return not (
+        os.path.isabs(file)
+        or "\\" in file
+        or file.startswith(("./", "../"))
+        or "/./" in file
+        or "/../" in file
+    )
+
+
+def check_duplicates(scheduler: Scheduler, indices: Mapping[str, pd.Index]) -> None:
     r"""Check that no table has duplicated index entries, in parallel.
 
     Args:
         scheduler: worker pool
-        db: database with table data
+        indices: index of each table
 
     Raises:
         ValueError: if a table has duplicated index entries
 
     """
     jobs = Pending(
-        scheduler.submit(audformat.assert_no_duplicates, db[table_id].df)
-        for table_id in list(db)
+        scheduler.submit(audformat.assert_no_duplicates, index)
+        for index in indices.values()
     )
     for _ in scheduler.drain(jobs):
         pass
