@@ -75,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument(
         "--compression",
         default="auto",
-        help="'auto' (default), 'deflate', 'store' or an ISA-L level 1-3",
+        help="'auto' (default), 'zlib', 'deflate', 'store' or an ISA-L level 1-3",
     )
     pub.add_argument("--quiet", action="store_true", help="no progress display")
     return main

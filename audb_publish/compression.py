@@ -20,6 +20,11 @@ but faster:
   zlib at level 6 as upstream,
   since ISA-L's and zlib-ng's output can be up to 7% larger there (measured)
 
+``compression="zlib"`` deflates every member with zlib at level 6,
+as :func:`audb.publish` does,
+so each member's compressed bytes equal upstream's,
+for those who need the archives never to be larger.
+
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import dataclasses
 from audb_publish import zipwriter
 from audb_publish.zipwriter import Deflate
 
-NAMED = ("auto", "deflate", "store")
+NAMED = ("auto", "zlib", "deflate", "store")
 r"""Named values of ``compression``; an ISA-L level 1 to 3 is also accepted."""
 
 SPEECH = Deflate("isal", zipwriter.DEFAULT_LEVEL, mem_level=3)
@@ -51,7 +56,7 @@ def check(compression: str | int) -> None:
     r"""Check the ``compression`` argument of :func:`audb_publish.publish`.
 
     Args:
-        compression: ``"auto"``, ``"deflate"``, ``"store"``,
+        compression: ``"auto"``, ``"zlib"``, ``"deflate"``, ``"store"``,
             or an ISA-L level from 1 to 3
 
     Raises:
@@ -62,7 +67,7 @@ def check(compression: str | int) -> None:
         >>> check(9)
         Traceback (most recent call last):
         ...
-        ValueError: 'compression' must be one of 'auto', 'deflate', 'store', or an int from 1 to 3, not 9.
+        ValueError: 'compression' must be one of 'auto', 'zlib', 'deflate', 'store', or an int from 1 to 3, not 9.
 
     """  # noqa: E501
     valid = compression in NAMED or (
@@ -72,7 +77,7 @@ def check(compression: str | int) -> None:
     )
     if not valid:
         raise ValueError(
-            "'compression' must be one of 'auto', 'deflate', 'store', "
+            "'compression' must be one of 'auto', 'zlib', 'deflate', 'store', "
             f"or an int from 1 to 3, not {compression!r}."
         )
 
@@ -105,12 +110,16 @@ def codec(
         'zlib-ng'
         >>> codec("a.flac", "deflate") == SPEECH
         True
+        >>> codec("a.flac", "zlib") == UPSTREAM
+        True
 
     """
     if compression == "store":
         return None
     if compression == "deflate":
         return SPEECH
+    if compression == "zlib":
+        return UPSTREAM
     if isinstance(compression, int):
         return Deflate("isal", compression)
     extension = file.rsplit(".", 1)[-1].lower()

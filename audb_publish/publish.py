@@ -107,7 +107,8 @@ def publish(
             with ISA-L or zlib-ng at a level
             whose output is not larger than zlib's level 6,
             see :mod:`audb_publish.compression`.
-            ``"deflate"`` deflates everything,
+            ``"zlib"`` deflates everything with zlib level 6 as upstream,
+            ``"deflate"`` everything with ISA-L,
             ``"store"`` nothing,
             an int from 1 to 3 deflates everything at that ISA-L level
 

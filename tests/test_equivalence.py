@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zipfile
 
 import audb
 import audeer
@@ -18,7 +19,9 @@ from conftest import BACKENDS
 from conftest import NAME
 from conftest import assert_same_load
 from conftest import assert_same_repository
+from conftest import download
 from conftest import only_repository
+from conftest import repository_files
 from conftest import update_database
 
 
@@ -96,3 +99,29 @@ def test_same_repository_any_compression(
     max_ratio = None  # an explicit compression trades size for speed
     assert_same_repository(expected, actual, tmp_path, max_ratio=max_ratio)
     assert_same_load(expected, actual, "1.1.0", tmp_path)
+
+
+def test_zlib_compresses_every_member_as_upstream(
+    reference, repositories, template, tmp_path
+):
+    backend, expected, _ = reference
+    if backend != "file-system":
+        pytest.skip("compression is independent of the backend")
+    actual = repositories.new(backend)
+    publish_chain(
+        audb_publish.publish,
+        actual,
+        template,
+        tmp_path,
+        num_workers=2,
+        compression="zlib",
+    )
+    assert_same_repository(expected, actual, tmp_path, max_ratio=1.0)
+    archives = [f for f in repository_files(expected) if f.endswith(".zip")]
+    assert archives
+    for path in archives:
+        sizes = []
+        for repository in (expected, actual):
+            with zipfile.ZipFile(download(repository, path, str(tmp_path))) as zf:
+                sizes.append({i.filename: i.compress_size for i in zf.infolist()})
+        assert sizes[0] == sizes[1], path
