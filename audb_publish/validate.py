@@ -39,7 +39,8 @@ class Context:
     r"""Everything the stages after validation need to know.
 
     Args:
-        db: database with table data
+        db: database header; only tables read by audformat
+            (see :func:`audb_publish.indices.table_index`) hold their data
         db_root: database root
         version: version to publish
         previous_version: version it depends on, or ``None``
@@ -519,7 +520,7 @@ def table_files(db: audformat.Database, db_root: str) -> dict[str, str]:
     A table stored only as pickle is saved as PARQUET first.
 
     Args:
-        db: database with table data
+        db: database header, pickle-only tables loaded
         db_root: database root
 
     Returns:
