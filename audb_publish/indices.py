@@ -147,12 +147,12 @@ def timedeltas(values: pa.ChunkedArray | pa.Array) -> pd.Series:
         ns = pc.add(ns, pc.multiply(count, _NS_PER[unit]))
     seconds = pc.cast(pc.struct_field(parts, "seconds"), pa.int64())
     ns = pc.fill_null(pc.add(ns, pc.multiply(seconds, 10**9)), 0)
-    result = ns.to_numpy(zero_copy_only=False)
-    other = np.asarray(pc.is_null(parts).to_numpy(zero_copy_only=False))
-    result = result.astype("timedelta64[ns]")
+    result = ns.to_numpy(zero_copy_only=False).astype("timedelta64[ns]")
+    unmatched = pc.is_null(parts)
+    other = np.asarray(unmatched.to_numpy(zero_copy_only=False))
     if other.any():
         strings = pd.Series(
-            values.filter(pc.is_null(parts)).to_pandas(types_mapper=_string_type)
+            values.filter(unmatched).to_pandas(types_mapper=_string_type)
         )
         result[other] = strings.astype("timedelta64[ns]").to_numpy()
     return pd.Series(result)

@@ -125,16 +125,15 @@ def validate(
         RuntimeError, ValueError, FileNotFoundError: as :func:`audb.publish`
 
     """
-    header = audformat.Database.load(db_root, load_data=False)
+    db = audformat.Database.load(db_root, load_data=False)
     repository, previous_version, versions = resolve_repository(
-        header.name, version, repository, previous_version
+        db.name, version, repository, previous_version
     )
     if version in versions:
         raise RuntimeError(
-            f"A version '{version}' already exists for database '{header.name}'."
+            f"A version '{version}' already exists for database '{db.name}'."
         )
-    deps = load_dependencies(db_root, header.name, previous_version, cache_root)
-    db = header
+    deps = load_dependencies(db_root, db.name, previous_version, cache_root)
     indices = read_indices(scheduler, db, db_root)
     check_ids(db)
     media = table_media(db, indices)

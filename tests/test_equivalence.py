@@ -80,10 +80,8 @@ def test_same_repository(reference, kwargs, repositories, template, tmp_path):
         assert_same_load(expected, actual, version, tmp_path)
 
 
-@pytest.mark.parametrize("compression", ["store", "deflate", 1, 3])
-def test_same_repository_any_compression(
-    reference, compression, repositories, template, tmp_path
-):
+def publish_compressed(reference, compression, repositories, template, tmp_path):
+    r"""Both versions published with ``compression``, on the file system only."""
     backend, expected, _ = reference
     if backend != "file-system":
         pytest.skip("compression is independent of the backend")
@@ -96,6 +94,16 @@ def test_same_repository_any_compression(
         num_workers=2,
         compression=compression,
     )
+    return expected, actual
+
+
+@pytest.mark.parametrize("compression", ["store", "deflate", 1, 3])
+def test_same_repository_any_compression(
+    reference, compression, repositories, template, tmp_path
+):
+    expected, actual = publish_compressed(
+        reference, compression, repositories, template, tmp_path
+    )
     max_ratio = None  # an explicit compression trades size for speed
     assert_same_repository(expected, actual, tmp_path, max_ratio=max_ratio)
     assert_same_load(expected, actual, "1.1.0", tmp_path)
@@ -104,17 +112,8 @@ def test_same_repository_any_compression(
 def test_zlib_compresses_every_member_as_upstream(
     reference, repositories, template, tmp_path
 ):
-    backend, expected, _ = reference
-    if backend != "file-system":
-        pytest.skip("compression is independent of the backend")
-    actual = repositories.new(backend)
-    publish_chain(
-        audb_publish.publish,
-        actual,
-        template,
-        tmp_path,
-        num_workers=2,
-        compression="zlib",
+    expected, actual = publish_compressed(
+        reference, "zlib", repositories, template, tmp_path
     )
     assert_same_repository(expected, actual, tmp_path, max_ratio=1.0)
     archives = [f for f in repository_files(expected) if f.endswith(".zip")]
