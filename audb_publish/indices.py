@@ -1,18 +1,26 @@
-"""Read the index of each table, as validation needs it, without its columns.
+"""Read each table as audformat loads it, and keep its index.
 
-Validation needs only the index of a table:
-its files, and its rows to look for duplicates.
-:func:`audb.publish` loads every table completely,
-and for a CSV table most of that time is spent
-parsing the ``start`` and ``end`` strings into timedeltas in Python.
-:func:`table_index` reads only the index columns
-of a filewise or segmented table stored as CSV or PARQUET,
-parses timedeltas written as pandas writes them with vectorised string functions,
-and leaves every other string to pandas.
-It gives the same index as :meth:`audformat.Table.load`.
-Anything else (misc tables, tables with a PKL file,
-files pyarrow cannot parse) is loaded by audformat,
-which raises the same errors as for :func:`audb.publish`.
+Validation must refuse every table that :func:`audb.publish` refuses,
+and :func:`audb.publish` loads every table completely
+with :meth:`audformat.Table.load`.
+For a CSV table most of that time is spent
+parsing ``start``, ``end`` and time columns into timedeltas in Python.
+:func:`table_index` reads a filewise or segmented CSV table
+with the same reader, the same column types and the same fallback
+as :meth:`audformat.Table.load`:
+pyarrow reads every column in the order the header lists them,
+with the types of their schemes,
+and whatever pyarrow refuses is loaded by audformat itself,
+which reads columns by name with pandas
+and raises the same errors as for :func:`audb.publish`.
+Time strings are parsed with vectorised string functions,
+and the first one pandas cannot parse raises pandas' error.
+A PARQUET table is read for its index only
+when its schema has every column audformat converts,
+with the type audformat expects,
+else audformat loads it.
+Misc tables and tables with a PKL file are loaded by audformat.
+The index is the same as :meth:`audformat.Table.load` gives.
 
 """
 
@@ -34,6 +42,14 @@ _TIMEDELTA = (
     r"(?P<minutes>[0-5]\d):(?P<seconds>[0-5]\d)(?:\.(?P<fraction>\d{1,9}))?$"
 )
 _NS_PER = {"days": 86_400 * 10**9, "hours": 3_600 * 10**9, "minutes": 60 * 10**9}
+_CSV_TYPES = {
+    audformat.define.DataType.BOOL: pa.bool_(),
+    audformat.define.DataType.DATE: pa.timestamp("ns"),
+    audformat.define.DataType.FLOAT: pa.float64(),
+    audformat.define.DataType.INTEGER: pa.int64(),
+    audformat.define.DataType.STRING: pa.string(),
+    audformat.define.DataType.TIME: pa.string(),
+}
 _LEVELS = {
     audformat.define.IndexType.FILEWISE: ["file"],
     audformat.define.IndexType.SEGMENTED: ["file", "start", "end"],
@@ -41,7 +57,7 @@ _LEVELS = {
 
 
 def table_index(db_root: str, table_id: str, table: audformat.Table) -> pd.Index:
-    r"""Index of a table, as :meth:`audformat.Table.load` gives it.
+    r"""Index of a table, read and checked as :meth:`audformat.Table.load` does.
 
     Args:
         db_root: database root
@@ -54,6 +70,8 @@ def table_index(db_root: str, table_id: str, table: audformat.Table) -> pd.Index
     Raises:
         RuntimeError: as :meth:`audformat.Table.load`,
             e.g. if the table has no file
+        ValueError: as :meth:`audformat.Table.load`,
+            e.g. if a value does not match the dtype of its scheme
 
     Examples:
         >>> db = audformat.Database("db")
@@ -66,37 +84,80 @@ def table_index(db_root: str, table_id: str, table: audformat.Table) -> pd.Index
     """
     path = os.path.join(db_root, f"db.{table_id}")
     levels = _LEVELS.get(getattr(table, "type", None))
+    frame = None
+    times = []
     if levels is not None and not os.path.exists(f"{path}.pkl"):
         try:
             if os.path.exists(f"{path}.parquet"):
-                frame = _read_parquet(f"{path}.parquet", levels)
+                frame = _read_parquet(f"{path}.parquet", levels, table)
             elif os.path.exists(f"{path}.csv"):
-                frame = _read_csv(f"{path}.csv", levels, list(table.columns))
-            else:
-                frame = None
-        except pa.ArrowException:
-            frame = None  # audformat reads it, or raises its own error
-        if frame is not None:
-            return _to_index(frame, levels)
-    table.load(path)
-    return table.index
+                frame = _read_csv(f"{path}.csv", levels, table)
+                times = _time_columns(table)
+        except pa.ArrowInvalid:
+            frame = None  # audformat reads it with pandas, or raises
+    if frame is None:
+        table.load(path)
+        return table.index
+    # audformat converts the time levels first, then the time columns
+    index = _to_index(frame, levels)
+    for column_id in times:
+        timedeltas(frame.column(column_id))
+    return index
 
 
-def _read_csv(path: str, levels: list[str], columns: list[str]) -> pa.Table:
-    # the same reading options as audformat, restricted to the index columns
+def _read_csv(path: str, levels: list[str], table: audformat.Table) -> pa.Table:
+    # the reader and column types of audformat, all columns in header order
+    columns = list(table.columns)
+    types = {level: pa.string() for level in levels}
+    for column_id in columns:
+        dtype = _scheme_dtype(table, column_id)
+        if dtype in _CSV_TYPES:
+            types[column_id] = _CSV_TYPES[dtype]
     return pa_csv.read_csv(
         path,
         read_options=pa_csv.ReadOptions(column_names=levels + columns, skip_rows=1),
         convert_options=pa_csv.ConvertOptions(
-            column_types={level: pa.string() for level in levels},
-            include_columns=levels,
-            strings_can_be_null=True,
+            column_types=types, strings_can_be_null=True
         ),
     )
 
 
-def _read_parquet(path: str, levels: list[str]) -> pa.Table:
+def _read_parquet(
+    path: str, levels: list[str], table: audformat.Table
+) -> pa.Table | None:
+    # audformat converts these columns after reading all of them
+    converted = {
+        column_id
+        for column_id, column in table.columns.items()
+        if _scheme_dtype(table, column_id)
+        in (None, audformat.define.DataType.OBJECT, audformat.define.DataType.TIME)
+        or table.db.schemes[column.scheme_id].labels is not None
+    }
+    schema = pa_parquet.read_schema(path)
+    times = set(levels[1:] + _time_columns(table))
+    for column_id in converted.union(levels):
+        if column_id not in schema.names:
+            return None  # audformat raises its KeyError
+        if column_id in times and not pa.types.is_duration(
+            schema.field(column_id).type
+        ):
+            return None  # audformat parses or rejects its values
     return pa_parquet.read_table(path, columns=levels)
+
+
+def _scheme_dtype(table: audformat.Table, column_id: str) -> str | None:
+    scheme_id = table.columns[column_id].scheme_id
+    return None if scheme_id is None else table.db.schemes[scheme_id].dtype
+
+
+def _time_columns(table: audformat.Table) -> list[str]:
+    # columns audformat converts to timedeltas: time schemes without labels
+    return [
+        column_id
+        for column_id, column in table.columns.items()
+        if _scheme_dtype(table, column_id) == audformat.define.DataType.TIME
+        and table.db.schemes[column.scheme_id].labels is None
+    ]
 
 
 def _to_index(frame: pa.Table, levels: list[str]) -> pd.Index:

@@ -4,6 +4,10 @@ Each job builds one archive (or takes one file) and puts it,
 reading every member once;
 it returns the :class:`~audb_publish.plan.Put` it finished
 and never touches the dependency table.
+Every member that was scanned
+is checked right after it was written
+not to have changed since its scan,
+see :mod:`audb_publish.integrity`.
 
 """
 
@@ -16,6 +20,7 @@ import shutil
 import tempfile
 
 from audb_publish import compression as compression_
+from audb_publish import integrity
 from audb_publish.plan import Put
 from audb_publish.remote import Remote
 
@@ -45,11 +50,16 @@ def put(
     Raises:
         RuntimeError: if members missing on disk cannot be downloaded
             from the previous version
+        audb_publish.integrity.FileChangedError: if a file
+            changed since its scan
+        FileNotFoundError: if a file was deleted since its scan,
+            with its path relative to ``db_root`` as ``filename``
         audbackend.BackendError: if the backend fails
 
     """
     if item.missing:
         download_missing(remote, db_root, item)
+    guards = integrity.guards(item.kind, item.files, item.signatures)
     if item.is_archive:
         remote.put_archive(
             item.path,
@@ -61,9 +71,12 @@ def put(
                 for file, audio in zip(item.files, item.audio, strict=True)
             ],
             progress=progress,
+            guards=guards,
         )
     else:
-        remote.put_file(os.path.join(db_root, item.files[0]), item.path, version)
+        remote.put_file(
+            os.path.join(db_root, item.files[0]), item.path, version, guard=guards[0]
+        )
         progress(item.nbytes)
     return item
 

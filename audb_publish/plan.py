@@ -20,13 +20,17 @@ whatever the number of workers and the order results arrived in.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Mapping
 import dataclasses
 import os
+import posixpath
 
 import audb
 import audeer
 import pandas as pd
 
+from audb_publish import integrity
+from audb_publish.integrity import Signature
 from audb_publish.remote import check_path
 from audb_publish.scan import MediaScan
 from audb_publish.validate import Context
@@ -51,6 +55,9 @@ class Put:
         missing: members to download from the previous version first
         missing_version: version to download them from
         audio: bit depth and channels of each file, ``(0, 0)`` if not audio
+        signatures: signature of each file when it was scanned,
+            ``None`` for a file that was not,
+            see :mod:`audb_publish.integrity`
 
     """
 
@@ -61,15 +68,51 @@ class Put:
     missing: tuple[str, ...] = ()
     missing_version: str | None = None
     audio: tuple[tuple[int, int], ...] = ()
+    signatures: tuple[Signature | None, ...] = dataclasses.field(
+        default=(), compare=False
+    )
 
     def __post_init__(self):
         if not self.audio:
             object.__setattr__(self, "audio", ((0, 0),) * len(self.files))
+        if not self.signatures:
+            object.__setattr__(self, "signatures", (None,) * len(self.files))
 
     @property
     def is_archive(self) -> bool:
         r"""``True`` if a ZIP archive of ``files`` is put."""
         return self.path.endswith(".zip")
+
+
+def check_archive_name(file: str, archive: str) -> None:
+    r"""Check that an archive stays inside its version's media folder.
+
+    audb does not check this,
+    and writes an archive named ``../../x`` outside the folder,
+    or outside the repository.
+
+    Args:
+        file: media file
+        archive: name of its archive, without extension
+
+    Raises:
+        ValueError: if the archive's path leaves ``media/<version>/``
+
+    Examples:
+        >>> check_archive_name("a.wav", "sub/archive")
+        >>> check_archive_name("a.wav", "../1.0.0/archive")
+        Traceback (most recent call last):
+        ...
+        ValueError: The archive name '../1.0.0/archive' of media file 'a.wav' leaves the media folder of its version. Use a relative name without '..'.
+
+    """  # noqa: E501
+    path = posixpath.normpath(posixpath.join("version", f"{archive}.zip"))
+    if not path.startswith("version/"):
+        raise ValueError(
+            f"The archive name '{archive}' of media file '{file}' "
+            "leaves the media folder of its version. "
+            "Use a relative name without '..'."
+        )
 
 
 class Plan:
@@ -92,6 +135,7 @@ class Plan:
         self._init_tables(df)
         self._init_media(df[df["type"] == MEDIA])
         self.put_media: list[Put] = []
+        self._signatures: dict[str, Signature | None] = {}
 
     # attachments
 
@@ -117,15 +161,25 @@ class Plan:
             for attachment_id in self.ctx.attachments
         ]
 
-    def add_attachment(self, attachment_id: str, checksum: str) -> list[Put]:
+    def add_attachment(
+        self,
+        attachment_id: str,
+        checksum: str,
+        signatures: Mapping[str, Signature] | None = None,
+    ) -> list[Put]:
         r"""Take the checksum of an attachment.
 
         Args:
             attachment_id: attachment ID
             checksum: its checksum
+            signatures: signatures of its files taken by the scan
 
         Returns:
             the attachment's archive if it is new or altered
+
+        Raises:
+            audb_publish.integrity.FileChangedError: if the scan read
+                other files than were listed before
 
         """
         path = self.ctx.db.attachments[attachment_id].path
@@ -139,6 +193,7 @@ class Plan:
                 f"/{self.name}/attachment/{attachment_id}.zip",
                 tuple(files),
                 self._size(files),
+                signatures=integrity.aligned("attachment", files, signatures),
             )
         ]
 
@@ -158,30 +213,40 @@ class Plan:
         """
         return list(self.ctx.tables.items())
 
-    def add_table(self, table_id: str, checksum: str) -> list[Put]:
+    def add_table(
+        self,
+        table_id: str,
+        checksum: str,
+        signatures: Mapping[str, Signature] | None = None,
+    ) -> list[Put]:
         r"""Take the checksum of a table file.
 
         Args:
             table_id: table ID
             checksum: checksum of its file
+            signatures: signature of its file taken by the scan
 
         Returns:
-            the table's archive or PARQUET file if it is new or altered
+            the table's archive or PARQUET file if it is new or altered,
+            and the media archive of the file if a table lists it as media
+            (see :meth:`_take_table_media`)
 
         """
         file = self.ctx.tables[table_id]
+        self._table_scans[file] = checksum
+        ready = self._take_table_media(file)
         if self._checksums.get(file) == checksum:
-            return []
+            return ready
         self._table_checksums[table_id] = checksum
         ext = "parquet" if file.endswith(".parquet") else "zip"
-        return [
-            Put(
-                "table",
-                f"/{self.name}/meta/{table_id}.{ext}",
-                (file,),
-                self._size([file]),
-            )
-        ]
+        put = Put(
+            "table",
+            f"/{self.name}/meta/{table_id}.{ext}",
+            (file,),
+            self._size([file]),
+            signatures=integrity.aligned("table", [file], signatures),
+        )
+        return [put] + ready
 
     # media
 
@@ -189,6 +254,11 @@ class Plan:
         # plain lists: per-row pandas access costs minutes for a million files
         db_media = self.ctx.media
         root_files = self.ctx.root_files
+        table_files = {file: table_id for table_id, file in self.ctx.tables.items()}
+        # table files listed as media, see _take_table_media()
+        self._table_media = {f for f in table_files if f in db_media}
+        self._parked: dict[str, MediaScan] = {}
+        self._table_scans: dict[str, str] = {}
         files = media.index.tolist()
         archives = media["archive"].tolist()
         flags = media["removed"].tolist()
@@ -198,6 +268,8 @@ class Plan:
         self._members: dict[str, list[str]] = {}
         self._archive_of: dict[str, str] = {}
         for file, archive, removed in zip(files, archives, flags, strict=True):
+            if file in table_files:
+                continue  # audb's table stage makes it a table row again
             if file not in db_media:
                 self._removed_media.append(file)
                 self._forced.add(archive)
@@ -205,15 +277,23 @@ class Plan:
                 self._members.setdefault(archive, []).append(file)
                 if file in root_files:
                     self._archive_of[file] = archive
-        known = set(files)
+        known = set(files).union(table_files)
         new = sorted(f for f in db_media if f in root_files and f not in known)
+        self._archive_error: ValueError | None = None
         for file in new:
-            archive = self.ctx.archives.get(file) or audeer.uid(
-                from_string=file.replace("\\", "/")
+            # as audb: an archive name that is false becomes a UID,
+            # and an int names the archive as its str does
+            archive = str(
+                self.ctx.archives.get(file)
+                or audeer.uid(from_string=file.replace("\\", "/"))
             )
-            if archive not in self._members:
-                # with the leading "//" that audb's join() gives, as in its error
-                check_path("/" + self._media_path(archive))
+            check_archive_name(file, archive)
+            if archive not in self._members and self._archive_error is None:
+                try:
+                    # with the leading "//" that audb's join() gives, as its error
+                    check_path("/" + self._media_path(archive))
+                except ValueError as error:
+                    self._archive_error = error
             self._archive_of[file] = archive
             self._members.setdefault(archive, []).append(file)
             self._forced.add(archive)
@@ -226,7 +306,28 @@ class Plan:
         self._snapshot_audio = media[["bit_depth", "channels"]]
         self._add_values: list[tuple] = []
         self._update_values: list[tuple] = []
-        self.media_files = sorted(self._archive_of)
+        self.media_files = sorted(self._table_media.union(self._archive_of))
+
+    @property
+    def archives_valid(self) -> bool:
+        r"""``False`` if a new archive name has a char the backend forbids."""
+        return self._archive_error is None
+
+    def check_archives(self) -> None:
+        r"""Check the backend paths of new archives.
+
+        :func:`audb.publish` checks them when it puts media archives,
+        after every media file was scanned,
+        so call this once every scan succeeded
+        and before any media archive is put.
+
+        Raises:
+            ValueError: if an archive name has a char not in ``[A-Za-z0-9/._-]``,
+                with audbackend's message
+
+        """
+        if self._archive_error is not None:
+            raise self._archive_error
 
     def media_to_scan(self) -> tuple[list[str], list[int]]:
         r"""Media files to be scanned and their sizes.
@@ -266,7 +367,12 @@ class Plan:
         """
         ready = []
         for result in results:
+            if result.file in self._table_media:
+                self._parked[result.file] = result
+                ready.extend(self._take_table_media(result.file))
+                continue
             self._audio[result.file] = (result.bit_depth, result.channels)
+            self._signatures[result.file] = result.signature
             archive = self._archive_of[result.file]
             if result.file in self._new:
                 self._add_values.append(self._media_values(result, archive))
@@ -280,6 +386,32 @@ class Plan:
             ):
                 ready.append(self._media_put(archive))
         return ready
+
+    def _take_table_media(self, file: str) -> list[Put]:
+        r"""Decide on a table file that a table lists as media, as audb does.
+
+        audb's table stage has made it a table row
+        before its media stage compares the file's MD5 with that row's checksum.
+        A CSV table, whose checksum is its MD5, stays a table row.
+        A PARQUET table, whose checksum is the hash in its metadata,
+        becomes a media row in the archive audb gave the table row,
+        ``""`` for PARQUET.
+        Needs the scan of the file as table and as media.
+
+        """
+        result = self._parked.get(file)
+        checksum = self._table_scans.get(file)
+        if result is None or checksum is None or result.checksum == checksum:
+            return []
+        archive = "" if file.endswith(".parquet") else os.path.splitext(file[3:])[0]
+        self._audio[file] = (result.bit_depth, result.channels)
+        self._signatures[file] = result.signature
+        self._update_values.append(self._media_values(result, archive))
+        self._members.setdefault(archive, []).append(file)
+        self._changed.add(archive)
+        if self._remaining.get(archive, 0):
+            return []  # put with the archive's last scanned member
+        return [self._media_put(archive)]
 
     def _media_values(self, result: MediaScan, archive: str) -> tuple:
         return (
@@ -300,11 +432,13 @@ class Plan:
         files = self._members.get(archive, [])
         missing = ()
         if self.ctx.previous_version:
-            # published members that are not on disk are downloaded first
+            # published members that are not on disk are downloaded first;
+            # a scanned one that is gone was deleted since: the pack raises
             missing = tuple(
                 f
                 for f in files
                 if f not in self._new
+                and f not in self._signatures
                 and not os.path.exists(os.path.join(self.ctx.db_root, f))
             )
         put = Put(
@@ -315,6 +449,7 @@ class Plan:
             missing,
             self._versions[missing[0]] if missing else None,
             tuple(self._audio_of(f) for f in files),
+            tuple(self._signatures.get(f) for f in files),
         )
         self.put_media.append(put)
         return put

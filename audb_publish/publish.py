@@ -196,6 +196,9 @@ def scan_and_put(
 
     """
     start = time.perf_counter()
+    # as in audb, scan errors win over an archive name the backend forbids,
+    # which is raised before anything is put
+    pipeline = pipeline and plan.archives_valid
     pending = Pending()
     jobs: dict[object, tuple[str, str | None]] = {}
     held: list[Put] = []
@@ -230,9 +233,9 @@ def scan_and_put(
 
     root = ctx.db_root
     for attachment_id, path in plan.attachments_to_scan():
-        submit("attachment", attachment_id, scan.scan_path, root, path)
+        submit("attachment", attachment_id, scan.scan_path, root, path, "attachment")
     for table_id, file in plan.tables_to_scan():
-        submit("table", table_id, scan.scan_path, root, file)
+        submit("table", table_id, scan.scan_path, root, file, "table")
     files, sizes = plan.media_to_scan()
     for batch in scan.batches(files, sizes, scheduler.num_workers):
         submit("media", None, scan.scan_media, root, batch)
@@ -247,6 +250,7 @@ def scan_and_put(
         nonlocal start
         if not pipeline:
             start = _log_stage("scan", start)
+        plan.check_archives()
         submit_puts()
 
     if scans == 0:
@@ -259,9 +263,9 @@ def scan_and_put(
         if kind == "put":
             continue
         if kind == "attachment":
-            ready(plan.add_attachment(key, result))
+            ready(plan.add_attachment(key, result.checksum, result.signatures))
         elif kind == "table":
-            ready(plan.add_table(key, result))
+            ready(plan.add_table(key, result.checksum, result.signatures))
         else:
             ready(plan.add_media(result))
         scans -= 1

@@ -17,7 +17,7 @@ a file whose destination already exists with the same checksum
 is not written again.
 
 The audbackend internals used here
-(``FileSystem._expand()``, ``Minio._put_file()``
+(``FileSystem._expand()`` and ``FileSystem._root``, ``Minio._put_file()``
 and ``audbackend.core.utils.call_function_on_backend()``)
 are pinned by ``pyproject.toml``
 and covered by ``tests/test_remote.py``.
@@ -36,6 +36,7 @@ import threading
 import audbackend
 
 from audb_publish import hashing
+from audb_publish import integrity
 from audb_publish import zipwriter
 
 Writer = Callable[[str, bool], str]
@@ -169,6 +170,7 @@ class Remote:
         levels: Sequence[zipwriter.Deflate | None],
         *,
         progress: Callable[[int], None] | None = None,
+        guards: Sequence[integrity.Guard | None] | None = None,
     ) -> None:
         r"""Write a ZIP archive of ``files`` and put it in ``version``.
 
@@ -181,35 +183,53 @@ class Remote:
                 ``None`` to store it
             progress: called with the number of bytes read,
                 as the archive is written
+            guards: per file, ``None`` or a guard that checks it
+                not to have changed since its scan,
+                see :func:`audb_publish.zipwriter.write_zip`
 
         Raises:
             audbackend.BackendError: if the backend fails
+            audb_publish.integrity.FileChangedError: if a file
+                changed since its scan
+            FileNotFoundError: if a file does not exist
 
         """
 
         def write(dst: str, md5: bool) -> str:
             info = zipwriter.write_zip(
-                dst, root, files, levels, progress=progress, md5=md5
+                dst, root, files, levels, progress=progress, md5=md5, guards=guards
             )
             return info.md5
 
         self._put(path, version, write)
 
-    def put_file(self, src: str, path: str, version: str) -> None:
+    def put_file(
+        self,
+        src: str,
+        path: str,
+        version: str,
+        *,
+        guard: integrity.Guard | None = None,
+    ) -> None:
         r"""Put a local file in ``version``.
 
         Args:
             src: local file
             path: unversioned destination path
             version: version string
+            guard: if given, checks ``src`` after it was copied
+                not to have changed since its scan
 
         Raises:
             audbackend.BackendError: if the backend fails
+            audb_publish.integrity.FileChangedError: if ``src``
+                changed since its scan
+            FileNotFoundError: if ``src`` does not exist
 
         """
 
         def write(dst: str, md5: bool) -> str:
-            return hashing.copy_md5(src, dst)
+            return hashing.copy_md5(src, dst, guard=guard)
 
         self._put(path, version, write)
 
@@ -228,17 +248,28 @@ class Remote:
     def _put_local(self, dst: str, write: Writer) -> None:
         final = self.backend._expand(dst)
         partial = _partial_name(final)
-        exists = self._local_exists(final)
         try:
+            exists = self._local_exists(final)
             # the checksum is only needed to skip a file that is there
             checksum = write(partial, exists)
             if exists and hashing.md5(final) == checksum:
                 os.remove(partial)
             else:
                 os.replace(partial, final)
-        except BaseException:
+        except BaseException as error:
             _remove_quietly(partial)
+            if isinstance(error, OSError) and self._in_repository(error):
+                # as audbackend wraps errors of the repository
+                raise audbackend.BackendError(error) from error
             raise
+
+    def _in_repository(self, error: OSError) -> bool:
+        r"""``True`` if ``error`` concerns a path in the file-system repository."""
+        root = os.path.join(os.path.abspath(self.backend._root), "")
+        return any(
+            isinstance(name, str) and os.path.abspath(name).startswith(root)
+            for name in (error.filename, error.filename2)
+        )
 
     def _put_upload(self, dst: str, write: Writer) -> None:
         # keep the file name: the MinIO backend derives the content type from it
@@ -327,5 +358,5 @@ def _partial_name(path: str) -> str:
 def _remove_quietly(path: str) -> None:
     try:
         os.remove(path)
-    except FileNotFoundError:
+    except OSError:
         pass

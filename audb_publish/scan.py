@@ -8,18 +8,26 @@ because one job per small file costs more in scheduling
 than hashing the file does.
 Each media file is opened once:
 the checksum and the audio header come from the same read.
+Every file read gets a :class:`~audb_publish.integrity.Signature`,
+taken before and checked after the read,
+so that the pack can tell if the file changed since
+(see :mod:`audb_publish.integrity`).
 
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
+import hashlib
 import os
+import posixpath
 import typing
 
 from audb_publish import hashing
+from audb_publish import integrity
 from audb_publish import probe
 
 T = typing.TypeVar("T")
@@ -42,6 +50,7 @@ class MediaScan:
         channels: number of channels, 0 if unknown
         duration: duration in seconds, 0.0 if unknown
         sampling_rate: sampling rate in Hz, 0 if unknown
+        signature: signature of the file when it was scanned
 
     """
 
@@ -51,6 +60,23 @@ class MediaScan:
     channels: int
     duration: float
     sampling_rate: int
+    signature: integrity.Signature | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PathScan:
+    r"""Checksum of a table file or an attachment.
+
+    Args:
+        checksum: checksum as audb records it,
+            see :func:`audb_publish.hashing.checksum`
+        signatures: signature of every file read,
+            by its path relative to the database root
+
+    """
+
+    checksum: str
+    signatures: Mapping[str, integrity.Signature]
 
 
 def scan_media(
@@ -97,33 +123,99 @@ def scan_media_file(
     Raises:
         RuntimeError: if the file needs sox or mediainfo
             and they are not installed
+        audb_publish.integrity.FileChangedError: if the file changed
+            while it was read
 
     """
     path = os.path.join(root, file)
-    checksum, head, size = hashing.md5_head(path, progress=progress)
+    with open(path, "rb", buffering=0) as fp:
+        signature = integrity.take(fp.fileno())
+        checksum, head, size = hashing.md5_head(fp, progress=progress)
+        signature = integrity.confirm(
+            fp.fileno(), signature, "media", file, size, checksum
+        )
     bit_depth, channels, duration, sampling_rate = probe.properties(path, head, size)
-    return MediaScan(file, checksum, bit_depth, channels, duration, sampling_rate)
+    return MediaScan(
+        file, checksum, bit_depth, channels, duration, sampling_rate, signature
+    )
 
 
-def scan_path(root: str, path: str, progress: Callable[[int], None]) -> str:
+def scan_path(
+    root: str, path: str, kind: str, progress: Callable[[int], None]
+) -> PathScan:
     r"""Checksum of a table file or an attachment, as audb records it.
 
     Args:
         root: database root
         path: file or folder relative to ``root``
+        kind: ``"table"`` or ``"attachment"``, for error messages
         progress: called with the number of bytes after each read
 
     Returns:
-        checksum, see :func:`audb_publish.hashing.checksum`
+        checksum, see :func:`audb_publish.hashing.checksum`,
+        and signatures of the files read
+
+    Raises:
+        audb_publish.integrity.FileChangedError: if a file changed
+            while it was read
 
     Examples:
         >>> import audeer
         >>> file = audeer.touch("db.table.csv")
-        >>> scan_path(".", "db.table.csv", lambda n: None)
-        'd41d8cd98f00b204e9800998ecf8427e'
+        >>> result = scan_path(".", "db.table.csv", "table", lambda n: None)
+        >>> result.checksum, list(result.signatures)
+        ('d41d8cd98f00b204e9800998ecf8427e', ['db.table.csv'])
 
     """
-    return hashing.checksum(os.path.join(root, path), progress=progress)
+    folder = os.path.join(root, path)
+    if os.path.isdir(folder):
+        return _scan_folder(root, path, kind, progress)
+    checksum, signature = _scan_file(root, path, kind, progress)
+    return PathScan(checksum, {posixpath.normpath(path): signature})
+
+
+def _scan_folder(
+    root: str, path: str, kind: str, progress: Callable[[int], None]
+) -> PathScan:
+    r"""Checksum as :func:`audb_publish.hashing.folder_md5`, and signatures."""
+    hasher = hashlib.md5()
+    signatures = {}
+    for name in hashing.folder_files(os.path.join(root, path)):
+        name = name.replace(os.path.sep, "/")
+        hasher.update(name.encode())
+        file = posixpath.normpath(f"{path}/{name}")
+        with open(os.path.join(root, file), "rb", buffering=0) as fp:
+            signature = integrity.take(fp.fileno())
+            own = hashlib.md5() if signature.racy else None
+            hashers = [hasher] if own is None else [hasher, own]
+            size = hashing.update(fp, hashers, progress=progress)
+            md5 = None if own is None else own.hexdigest()
+            signatures[file] = integrity.confirm(
+                fp.fileno(), signature, kind, file, size, md5
+            )
+    return PathScan(hasher.hexdigest(), signatures)
+
+
+def _scan_file(
+    root: str, file: str, kind: str, progress: Callable[[int], None]
+) -> tuple[str, integrity.Signature]:
+    r"""Checksum as :func:`audb_publish.hashing.checksum`, and signature.
+
+    A PARQUET file with a hash in its metadata is read to its end
+    only if it is racy, for the MD5 the pack compares with.
+
+    """
+    with open(os.path.join(root, file), "rb", buffering=0) as fp:
+        signature = integrity.take(fp.fileno())
+        checksum = hashing.parquet_hash(fp) if file.endswith(".parquet") else None
+        size = md5 = None
+        if checksum is None or signature.racy:
+            fp.seek(0)
+            hasher = hashlib.md5()
+            size = hashing.update(fp, [hasher], progress=progress)
+            md5 = hasher.hexdigest()
+        signature = integrity.confirm(fp.fileno(), signature, kind, file, size, md5)
+    return (md5 if checksum is None else checksum), signature
 
 
 def batches(

@@ -21,6 +21,7 @@ import concurrent.futures
 import os
 import queue
 import threading
+import typing
 
 import audeer
 import tqdm
@@ -211,17 +212,75 @@ class Scheduler:
             finished future and its result
 
         Raises:
-            Exception: the first exception raised by a job,
-                after all other jobs were told to stop
+            Exception: the exception of the earliest added job that fails,
+                see :meth:`_raise_first`
 
         """
         while pending.count:
             future = pending.next()
+            if future.cancelled():
+                continue
+            if future.exception() is not None:
+                self._raise_first(pending, future)
+            yield future, future.result()
+
+    def _raise_first(
+        self, pending: Pending, failed: concurrent.futures.Future
+    ) -> typing.NoReturn:
+        r"""Raise the error of the earliest added job of ``pending`` that fails.
+
+        Jobs added after the failed one are cancelled or,
+        if running, stopped.
+        Jobs added before it finish,
+        and the error of the earliest failing job wins,
+        so that the same input raises the same error,
+        whatever the number of workers and the timing.
+
+        """
+        number = pending.number(failed)
+        error = failed.exception()
+        pending.cancel_after(number)
+        while pending.waiting_before(number):
+            future = pending.next()
+            if future.cancelled() or future.exception() is None:
+                continue
+            if pending.number(future) < number:
+                number, error = pending.number(future), future.exception()
+                pending.cancel_after(number)
+        self.stop()
+        raise error
+
+    def ordered(self, futures: Iterable[concurrent.futures.Future]) -> list:
+        r"""Wait for jobs and return their results in the order of ``futures``.
+
+        The error that wins is deterministic:
+        that of the first job in ``futures`` that failed,
+        whichever job failed first in time.
+
+        Args:
+            futures: futures of submitted jobs
+
+        Returns:
+            results, in the order of ``futures``
+
+        Raises:
+            Exception: the exception of the first failed job in ``futures``,
+                after all other jobs were told to stop
+
+        Examples:
+            >>> with Scheduler(2, verbose=False) as scheduler:
+            ...     scheduler.ordered([scheduler.submit(pow, 2, n) for n in range(3)])
+            [1, 2, 4]
+
+        """
+        results = []
+        for future in futures:
             error = future.exception()
             if error is not None:
                 self.stop()
                 raise error
-            yield future, future.result()
+            results.append(future.result())
+        return results
 
 
 class Pending:
@@ -241,10 +300,16 @@ class Pending:
     """
 
     def __init__(self, futures: Iterable[concurrent.futures.Future] = ()):
-        self.count = 0
+        self._numbers: dict[concurrent.futures.Future, int] = {}
+        self._waiting: set[concurrent.futures.Future] = set()
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         for future in futures:
             self.add(future)
+
+    @property
+    def count(self) -> int:
+        r"""Number of futures not delivered yet."""
+        return len(self._waiting)
 
     def add(self, future: concurrent.futures.Future) -> None:
         r"""Add a future to wait for.
@@ -253,8 +318,44 @@ class Pending:
             future: future of a submitted job
 
         """
-        self.count += 1
+        self._numbers[future] = len(self._numbers)
+        self._waiting.add(future)
         future.add_done_callback(self._done.put)
+
+    def number(self, future: concurrent.futures.Future) -> int:
+        r"""Position of ``future`` among the futures added, from 0.
+
+        Args:
+            future: an added future
+
+        Returns:
+            its position
+
+        """
+        return self._numbers[future]
+
+    def waiting_before(self, number: int) -> int:
+        r"""Number of futures added before position ``number`` not delivered yet.
+
+        Args:
+            number: position
+
+        Returns:
+            number of futures
+
+        """
+        return sum(self._numbers[future] < number for future in self._waiting)
+
+    def cancel_after(self, number: int) -> None:
+        r"""Cancel futures added after position ``number`` that did not start.
+
+        Args:
+            number: position
+
+        """
+        for future in self._waiting:
+            if self._numbers[future] > number:
+                future.cancel()
 
     def next(self) -> concurrent.futures.Future:
         r"""Wait for the next future to finish.
@@ -268,5 +369,5 @@ class Pending:
                 future = self._done.get(timeout=0.2)
             except queue.Empty:  # wake up for KeyboardInterrupt
                 continue
-            self.count -= 1
+            self._waiting.discard(future)
             return future

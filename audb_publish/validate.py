@@ -19,11 +19,11 @@ import audeer
 import audformat
 import pandas as pd
 
+from audb_publish import hashing
 from audb_publish.indices import table_index
 from audb_publish.remote import DEPENDENCY_FILE
 from audb_publish.remote import HEADER_FILE
 from audb_publish.remote import Remote
-from audb_publish.scheduler import Pending
 from audb_publish.scheduler import Scheduler
 
 LEGACY_DEPENDENCY_FILE = "db.csv"
@@ -149,6 +149,7 @@ def validate(
     root_files = list_files(db_root)
     check_missing_media(media, root_files, deps)
     tables = table_files(db, db_root)
+    check_tables_as_media(db_root, media, tables)
     attachments = check_attachments(db, db_root, media, deps)
     check_new_media_extensions(media, root_files, deps)
     return Context(
@@ -355,7 +356,12 @@ def check_ids(db: audformat.Database) -> None:
 def read_indices(
     scheduler: Scheduler, db: audformat.Database, db_root: str
 ) -> dict[str, pd.Index]:
-    r"""Read the index of every table, in parallel.
+    r"""Read and check every table, in parallel, and keep their indices.
+
+    As :meth:`audformat.Database.load` does,
+    misc tables come first, then tables, each in header order,
+    and the first table in that order that cannot be loaded
+    raises its error, whichever table failed first in time.
 
     Args:
         scheduler: worker pool, its display shows the bytes of the table files
@@ -363,29 +369,32 @@ def read_indices(
         db_root: database root
 
     Returns:
-        table ID and index
+        table ID and index, in the order of ``list(db)``
 
     Raises:
-        RuntimeError: as :meth:`audformat.Table.load`
+        RuntimeError, ValueError: as :meth:`audformat.Table.load`
 
     """
-    futures = {}
-    sizes = {}
-    for table_id in list(db):
-        sizes[table_id] = sum(
-            os.path.getsize(path)
-            for ext in ("csv", "parquet", "pkl")
-            if os.path.exists(path := os.path.join(db_root, f"db.{table_id}.{ext}"))
-        )
-        scheduler.display.add(total_bytes=sizes[table_id])
-        futures[scheduler.submit(table_index, db_root, table_id, db[table_id])] = (
-            table_id
-        )
-    indices = {}
-    for future, index in scheduler.drain(Pending(futures)):
-        indices[futures[future]] = index
-        scheduler.display.update(sizes[futures[future]])
-    return {table_id: indices[table_id] for table_id in sizes}
+    table_ids = list(db.misc_tables) + list(db.tables)
+    sizes = {table_id: _table_bytes(db_root, table_id) for table_id in table_ids}
+    scheduler.display.add(total_bytes=sum(sizes.values()))
+
+    def read(table_id: str) -> pd.Index:
+        index = table_index(db_root, table_id, db[table_id])
+        scheduler.display.update(sizes[table_id])
+        return index
+
+    futures = [scheduler.submit(read, table_id) for table_id in table_ids]
+    indices = dict(zip(table_ids, scheduler.ordered(futures), strict=True))
+    return {table_id: indices[table_id] for table_id in db}
+
+
+def _table_bytes(db_root: str, table_id: str) -> int:
+    return sum(
+        os.path.getsize(path)
+        for ext in ("csv", "parquet", "pkl")
+        if os.path.exists(path := os.path.join(db_root, f"db.{table_id}.{ext}"))
+    )
 
 
 def table_media(db: audformat.Database, indices: Mapping[str, pd.Index]) -> set[str]:
@@ -432,6 +441,9 @@ def is_portable(file: str) -> bool:
 def check_duplicates(scheduler: Scheduler, indices: Mapping[str, pd.Index]) -> None:
     r"""Check that no table has duplicated index entries, in parallel.
 
+    The first table in the order of ``indices`` with duplicates raises,
+    as in :func:`audb.publish` with one worker.
+
     Args:
         scheduler: worker pool
         indices: index of each table
@@ -440,12 +452,12 @@ def check_duplicates(scheduler: Scheduler, indices: Mapping[str, pd.Index]) -> N
         ValueError: if a table has duplicated index entries
 
     """
-    jobs = Pending(
-        scheduler.submit(audformat.assert_no_duplicates, index)
-        for index in indices.values()
+    scheduler.ordered(
+        [
+            scheduler.submit(audformat.assert_no_duplicates, index)
+            for index in indices.values()
+        ]
     )
-    for _ in scheduler.drain(jobs):
-        pass
 
 
 def list_files(root: str) -> dict[str, int]:
@@ -453,7 +465,10 @@ def list_files(root: str) -> dict[str, int]:
 
     Like :func:`audeer.list_file_names` with ``hidden=False``,
     files whose name starts with a dot are left out,
-    and symbolic links are followed.
+    and symbolic links are followed
+    until the operating system refuses to resolve them:
+    a link to a parent folder is followed about 40 levels deep,
+    as :func:`audeer.list_file_names` does.
 
     Args:
         root: folder
@@ -473,11 +488,26 @@ def list_files(root: str) -> dict[str, int]:
         prefix, folder = stack.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
-                if entry.is_dir():
+                if _is_dir(entry):
                     stack.append((f"{prefix}{entry.name}/", entry.path))
-                elif entry.is_file() and not entry.name.startswith("."):
+                elif not entry.name.startswith(".") and _is_file(entry):
                     files[prefix + entry.name] = entry.stat().st_size
     return files
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    # as os.path.isdir(): a link that cannot be resolved is no folder
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def check_missing_media(
@@ -534,6 +564,38 @@ def table_files(db: audformat.Database, db_root: str) -> dict[str, str]:
         ext = "parquet" if os.path.exists(f"{base}.parquet") else "csv"
         files[table_id] = f"db.{table_id}.{ext}"
     return files
+
+
+def check_tables_as_media(
+    db_root: str, media: set[str], tables: Mapping[str, str]
+) -> None:
+    r"""Check that no table lists a table file as media that audb cannot load.
+
+    :func:`audb.publish` keeps a table file whose checksum is its MD5
+    (a CSV file, or a PARQUET file without a hash in its metadata)
+    as a table in the dependency table, even if a table lists it as media,
+    and :func:`audb.load` then fails to find the media file.
+    A PARQUET file with a hash becomes a media file and loads.
+
+    Args:
+        db_root: database root
+        media: media files referenced by the tables
+        tables: table ID and the file that stores it
+
+    Raises:
+        RuntimeError: if a table lists a table file as media
+            whose checksum is its MD5
+
+    """
+    for file in sorted(media.intersection(tables.values())):
+        path = os.path.join(db_root, file)
+        if not file.endswith(".parquet") or hashing.parquet_hash(path) is None:
+            raise RuntimeError(
+                f"The table file '{file}' is listed as a media file in a table. "
+                "audb.publish would publish a version "
+                "that audb.load cannot load. "
+                "Remove it from the media files of the tables."
+            )
 
 
 def check_attachments(

@@ -38,6 +38,8 @@ import zlib
 from isal import isal_zlib
 from zlib_ng import zlib_ng
 
+from audb_publish import integrity
+
 DEFAULT_LEVEL = 3
 r"""Default ISA-L level of :func:`default_level`.
 
@@ -351,6 +353,7 @@ def write_zip(
     buffer_size: int = 1 << 20,
     progress: Callable[[int], None] | None = None,
     md5: bool = True,
+    guards: Sequence[integrity.Guard | None] | None = None,
 ) -> ArchiveInfo:
     r"""Write files below a folder to a ZIP archive and return its MD5.
 
@@ -386,6 +389,12 @@ def write_zip(
             an exception it raises stops writing
         md5: compute the MD5 of the archive;
             if ``False``, :attr:`ArchiveInfo.md5` is empty
+        guards: per file, ``None``
+            or the :class:`~audb_publish.integrity.Guard`
+            that checks the file right after it was written
+            not to have changed since its scan;
+            for a racy file
+            the MD5 of the bytes read is computed for that
 
     Returns:
         MD5 and size of the archive,
@@ -396,8 +405,12 @@ def write_zip(
             not normalized or given twice,
             if ``levels`` has not one entry per file,
             if a level is not ``None``, a :class:`Deflate` or from 0 to 3,
+            if ``guards`` has not one entry per file,
             or if ``buffer_size`` is not positive
-        FileNotFoundError: if a file does not exist
+        FileNotFoundError: if a file does not exist,
+            named by its guard if it has one
+        audb_publish.integrity.FileChangedError: if a file changed
+            while it was written or, if it has a guard, since its scan
         RuntimeError: if a file grew while writing
             beyond the size its local header allows
         OSError: if reading or writing fails
@@ -419,8 +432,11 @@ def write_zip(
 
     """
     files, levels = _check_arguments(files, levels, buffer_size)
+    guards = _check_guards(files, guards)
     if not isinstance(dst, (str, os.PathLike)):
-        return _write_archive(dst, root, files, levels, buffer_size, progress, md5)
+        return _write_archive(
+            dst, root, files, levels, buffer_size, progress, md5, guards
+        )
     path = os.fspath(dst)
     folder = os.path.dirname(path)
     if folder and not os.path.isdir(folder):
@@ -429,7 +445,7 @@ def write_zip(
     try:
         with stream:
             return _write_archive(
-                stream, root, files, levels, buffer_size, progress, md5
+                stream, root, files, levels, buffer_size, progress, md5, guards
             )
     except BaseException:
         os.remove(path)
@@ -456,6 +472,20 @@ def _check_arguments(
                 f"'levels' has {len(levels)} entries, but there are {len(files)} files."
             )
     return files, [_codec(level) for level in levels]
+
+
+def _check_guards(
+    files: Sequence[str],
+    guards: Sequence[integrity.Guard | None] | None,
+) -> list[integrity.Guard | None]:
+    if guards is None:
+        return [None] * len(files)
+    guards = list(guards)
+    if len(guards) != len(files):
+        raise ValueError(
+            f"'guards' has {len(guards)} entries, but there are {len(files)} files."
+        )
+    return guards
 
 
 def _codec(level: int | Deflate | None) -> Deflate | None:
@@ -487,12 +517,13 @@ def _write_archive(
     buffer_size: int,
     progress: Callable[[int], None] | None,
     md5: bool,
+    guards: Sequence[integrity.Guard | None],
 ) -> ArchiveInfo:
     output = _Output(stream, md5)
     buffer = _buffer(buffer_size)
     members = [
-        _write_member(output, root, name, level, buffer, progress)
-        for name, level in zip(files, levels, strict=True)
+        _write_member(output, root, name, level, buffer, progress, guard)
+        for name, level, guard in zip(files, levels, guards, strict=True)
     ]
     _write_central_directory(output, members)
     return ArchiveInfo(
@@ -518,8 +549,11 @@ def _write_member(
     level: Deflate | None,
     buffer: bytearray,
     progress: Callable[[int], None] | None,
+    guard: integrity.Guard | None = None,
 ) -> _Member:
-    with open(os.path.join(root, name), "rb", buffering=0) as file:
+    # the MD5 of a racy file is taken from the buffers read anyway
+    md5 = hashlib.md5() if guard is not None and guard.racy else None
+    with _open(root, name, guard) as file:
         if level is not None and level.unless_above is not None:
             if not level.pays_off(file.read(SAMPLE_SIZE)):
                 level = None
@@ -533,14 +567,31 @@ def _write_member(
             member.compressed = member.uncompressed
             file.seek(0)
             output.write(_local_header(member))
-            _copy_stored(file, output, member, buffer, progress)
+            copied = _copy_stored(file, output, buffer, progress, md5)
         else:
             output.write(_local_header(member))
-            _copy_deflated(file, output, member, level, buffer, progress)
+            _copy_deflated(file, output, member, level, buffer, progress, md5)
+            copied = member.crc, member.uncompressed
+        if guard is not None:
+            digest = None if md5 is None else md5.hexdigest()
+            guard.check(file.fileno(), copied[1], digest)
+    if copied != (member.crc, member.uncompressed):
+        raise integrity.FileChangedError(
+            f"'{name}' changed while it was written to the archive."
+        )
     _check_sizes(member, name)
     if member.flags & _FLAG_DATA_DESCRIPTOR:
         output.write(_data_descriptor(member))
     return member
+
+
+def _open(root: str, name: str, guard: integrity.Guard | None):
+    try:
+        return open(os.path.join(root, name), "rb", buffering=0)
+    except FileNotFoundError as error:
+        if guard is None:
+            raise
+        raise guard.deleted() from error
 
 
 def _crc(file, buffer: bytearray) -> tuple[int, int]:
@@ -596,10 +647,11 @@ def _dos_time(mtime: float) -> tuple[int, int]:
 def _copy_stored(
     file,
     output: _Output,
-    member: _Member,
     buffer: bytearray,
     progress: Callable[[int], None] | None,
-) -> None:
+    md5=None,
+) -> tuple[int, int]:
+    r"""Copy a file as it is; return CRC and size of what was copied."""
     view = memoryview(buffer)
     crc = size = 0
     while size_read := file.readinto(buffer):
@@ -607,13 +659,11 @@ def _copy_stored(
             progress(size_read)
         chunk = view[:size_read]
         crc = isal_zlib.crc32(chunk, crc)
+        if md5 is not None:
+            md5.update(chunk)
         output.write(chunk)
         size += size_read
-    if (crc, size) != (member.crc, member.uncompressed):
-        raise RuntimeError(
-            f"'{member.name.decode('utf-8', 'replace')}' changed "
-            "while it was written to the archive."
-        )
+    return crc, size
 
 
 def _copy_deflated(
@@ -623,6 +673,7 @@ def _copy_deflated(
     level: Deflate,
     buffer: bytearray,
     progress: Callable[[int], None] | None,
+    md5=None,
 ) -> None:
     view = memoryview(buffer)
     compressor = level.compressor()
@@ -632,6 +683,8 @@ def _copy_deflated(
             progress(size_read)
         chunk = view[:size_read]
         crc = isal_zlib.crc32(chunk, crc)
+        if md5 is not None:
+            md5.update(chunk)
         size += size_read
         data = compressor.compress(chunk)
         if data:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 
@@ -142,12 +143,111 @@ def case_bad_compression(root, repository):
     return {"compression": "zstd"}
 
 
+def case_archive_leaves_media_folder(root, repository):
+    # audb.publish would write outside its repository
+    return {"archives": {"a.wav": "../../../../escape"}}
+
+
+def case_archive_absolute(root, repository):
+    return {"archives": {"b.wav": "/tmp/escape"}}
+
+
+def with_column(root, dtype: str, csv: str, table_id: str = "files"):
+    r"""Give a table a column of ``dtype`` and write its CSV file as ``csv``."""
+    db = audformat.Database.load(root)
+    db.schemes["value"] = audformat.Scheme(dtype)
+    if table_id not in db:
+        db[table_id] = audformat.Table(audformat.filewise_index(["a.wav", "b.wav"]))
+    db[table_id]["value"] = audformat.Column(scheme_id="value")
+    db.save(root)
+    write_csv(root, table_id, csv)
+    return db
+
+
+def write_csv(root: str, table_id: str, csv: str) -> None:
+    r"""Replace the files of a table by a CSV file with the text ``csv``."""
+    for ext in ("parquet", "pkl"):
+        path = os.path.join(root, f"db.{table_id}.{ext}")
+        if os.path.exists(path):
+            os.remove(path)
+    with open(os.path.join(root, f"db.{table_id}.csv"), "w") as fp:
+        fp.write(csv)
+
+
+def case_int_value(root, repository):
+    with_column(root, "int", "file,value\na.wav,1\nb.wav,abc\n")
+    return {}
+
+
+def case_bool_value(root, repository):
+    with_column(root, "bool", "file,value\na.wav,True\nb.wav,yes\n")
+    return {}
+
+
+def case_time_value(root, repository):
+    with_column(root, "time", "file,value\na.wav,1s\nb.wav,soon\n")
+    return {}
+
+
+def case_float_value(root, repository):
+    with_column(root, "float", 'file,value\na.wav,1.5\nb.wav,"2,5"\n')
+    return {}
+
+
+def case_segment_time_value(root, repository):
+    db = audformat.Database.load(root)
+    db["segments"] = audformat.Table(audformat.segmented_index(["a.wav"], [0], [0.1]))
+    db.save(root)
+    write_csv(root, "segments", "file,start,end\na.wav,0 days 00:00:00,later\n")
+    return {}
+
+
+def case_broken_tables_in_load_order(root, repository):
+    # audformat loads misc tables first: "z" before "a"
+    db = audformat.Database.load(root)
+    db["z"] = audformat.MiscTable(pd.Index(["x"], name="idx"))
+    db.save(root)
+    with_column(root, "int", "file,value\na.wav,x\n", "a")
+    os.remove(os.path.join(root, "db.z.parquet"))
+    return {}
+
+
+def case_bad_values_in_two_tables(root, repository):
+    db = audformat.Database.load(root)
+    db.schemes["n"] = audformat.Scheme("int")
+    for table_id in ("z", "a"):
+        db[table_id] = audformat.Table(audformat.filewise_index(["a.wav"]))
+        db[table_id]["n"] = audformat.Column(scheme_id="n")
+    db.save(root)
+    for table_id, value in (("z", "abc"), ("a", "xyz")):
+        write_csv(root, table_id, f"file,n\na.wav,{value}\n")
+    return {}
+
+
+def case_archive_name_and_unknown_subtype(root, repository):
+    # audb scans media before it checks archive names
+    db = audformat.Database.load(root)
+    write_audio(os.path.join(root, "c.wav"), 0.1, 8000, 1, "NMS_ADPCM_16", 0)
+    db["more"] = audformat.Table(audformat.filewise_index(["c.wav"]))
+    db.save(root)
+    return {"archives": {"a.wav": "no?good"}}
+
+
+def case_file_where_repository_folder_must_be(root, repository):
+    audeer.touch(repository.host, repository.name, NAME)
+    return {}
+
+
 CASES = {
     name[len("case_") :]: function
     for name, function in dict(globals()).items()
     if name.startswith("case_")
 }
-OURS_ONLY = {"bad_compression"}
+OURS_ONLY = {  # stricter than audb: the error we raise
+    "bad_compression": "compression",
+    "archive_leaves_media_folder": "leaves the media folder",
+    "archive_absolute": "leaves the media folder",
+}
 
 
 def run(publish, root, repository, kwargs, cache):
@@ -167,12 +267,13 @@ def header_versions(repository) -> list[str]:
         return backend.versions(f"/{NAME}/db.yaml", suppress_backend_errors=True)
 
 
+@pytest.mark.parametrize("num_workers", [1, 4])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_same_error(case, repositories, tmp_path):
+def test_same_error(case, num_workers, repositories, tmp_path):
     errors = {}
     for side, publish in [
         ("upstream", upstream_publish),
-        ("ours", audb_publish.publish),
+        ("ours", functools.partial(audb_publish.publish, num_workers=num_workers)),
     ]:
         if side == "upstream" and case in OURS_ONLY:
             continue
@@ -186,7 +287,7 @@ def test_same_error(case, repositories, tmp_path):
         assert header_versions(repository) == []
     if case in OURS_ONLY:
         assert errors["ours"][0] is ValueError
-        assert "compression" in errors["ours"][1]
+        assert OURS_ONLY[case] in errors["ours"][1]
         return
     assert errors["ours"] == errors["upstream"]
 

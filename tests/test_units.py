@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 
 import audb
+import audbackend
 import audeer
 import audformat
 import pytest
@@ -58,8 +60,8 @@ def test_header_that_arrived_is_removed(repository, tmp_path, monkeypatch):
     small_db(root)
     original = remote_module.Remote.put_file
 
-    def put_file(self, src, path, version):
-        original(self, src, path, version)
+    def put_file(self, src, path, version, **kwargs):
+        original(self, src, path, version, **kwargs)
         if path.endswith("db.yaml"):
             raise Injected("after the header arrived")
 
@@ -197,9 +199,39 @@ def test_scheduler_first_error_stops_the_rest():
 
     with pytest.raises(Injected, match="first"):
         with Scheduler(2, verbose=False) as scheduler:
-            futures = [scheduler.submit(slow, scheduler), scheduler.submit(fail)]
+            futures = [scheduler.submit(fail), scheduler.submit(slow, scheduler)]
             list(scheduler.drain(Pending(futures)))
-    assert isinstance(futures[0].exception(), Cancelled)
+    assert isinstance(futures[1].exception(), Cancelled)
+
+
+@pytest.mark.parametrize("num_workers", [1, 2, 3])
+def test_scheduler_error_of_the_earliest_job_wins(num_workers):
+    second_failed = threading.Event()
+    ran = []
+
+    def late_failure():
+        second_failed.wait(1)
+        raise Injected("earliest")
+
+    def early_failure():
+        second_failed.set()
+        raise Injected("later")
+
+    def never():
+        ran.append(True)
+        time.sleep(0.05)
+
+    with pytest.raises(Injected, match="earliest"):
+        with Scheduler(num_workers, verbose=False) as scheduler:
+            pending = Pending()
+            pending.add(scheduler.submit(late_failure))
+            pending.add(scheduler.submit(early_failure))
+            for _ in range(20):
+                pending.add(scheduler.submit(never))
+            for _ in scheduler.drain(pending):
+                pass
+    # jobs after the failure were cancelled before they started
+    assert len(ran) < 20
 
 
 def test_display():
@@ -230,3 +262,28 @@ def test_bad_compression_is_checked_first(tmp_path):
         audb_publish.publish(str(tmp_path), "1.0.0", compression=True)
     with pytest.raises(ValueError, match="'compression'"):
         audb_publish.publish(str(tmp_path), "1.0.0", compression=0)
+
+
+def test_file_system_errors_of_the_repository_are_backend_errors(
+    repository, tmp_path, monkeypatch
+):
+    # a read-only repository, as root cannot make one
+    root = str(tmp_path / "db")
+    small_db(root)
+    replace = os.replace
+
+    def refuse(src, dst):
+        if dst.startswith(repository.host):
+            raise PermissionError(13, "Permission denied", dst)
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(audbackend.BackendError) as error:
+        publish(root, "1.0.0", repository)
+    assert isinstance(error.value.__cause__, PermissionError)
+    assert headers(repository) == []
+    # an error of a file in db_root is not the backend's
+    monkeypatch.setattr(os, "replace", replace)
+    remote = remote_module.Remote(repository.create_backend_interface())
+    with remote, pytest.raises(FileNotFoundError):
+        remote.put_file(os.path.join(root, "missing.wav"), "/unit/x.wav", "1.0.0")
