@@ -63,8 +63,15 @@ def publish(
     Only the compression inside an archive differs.
 
     All checksums, audio properties and archives
-    are computed by ``num_workers`` threads of one pool,
+    are computed by the threads of one pool,
     which hash and compress with the GIL released.
+    ``num_workers`` limits the work in parallel, as in :func:`audb.publish`,
+    but computing (hashing, probing, compressing, writing archives)
+    never runs on more threads than the cores this process may use;
+    only waiting on the repository (uploads, S3 requests)
+    uses the threads beyond them.
+    So any ``num_workers`` at or above the number of cores
+    gives the best speed.
     Workers return results;
     the dependency table is changed only by the calling thread,
     so it does not depend on ``num_workers``.
@@ -91,9 +98,10 @@ def publish(
             ``None`` starts from scratch
         cache_root: audb cache,
             used only to read the previous version's dependencies
-        num_workers: number of worker threads.
-            ``None`` for five per CPU.
-            Workers beyond the number of cores bring no speed
+        num_workers: limit of work in parallel.
+            At most as many threads compute as there are cores,
+            the others wait on the repository.
+            ``None`` for five per CPU
         verbose: show progress
         pipeline: put each archive as soon as its members are scanned,
             while other files are still scanned,
@@ -237,7 +245,7 @@ def scan_and_put(
     for table_id, file in plan.tables_to_scan():
         submit("table", table_id, scan.scan_path, root, file, "table")
     files, sizes = plan.media_to_scan()
-    for batch in scan.batches(files, sizes, scheduler.num_workers):
+    for batch in scan.batches(files, sizes, scheduler.cores):
         submit("media", None, scan.scan_media, root, batch)
     scans = pending.count
     scheduler.display.add(

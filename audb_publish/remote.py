@@ -38,6 +38,7 @@ import audbackend
 from audb_publish import hashing
 from audb_publish import integrity
 from audb_publish import zipwriter
+from audb_publish.scheduler import waiting
 
 Writer = Callable[[str, bool], str]
 r"""Writes a file to a path and returns its MD5, if asked to compute it."""
@@ -159,7 +160,8 @@ class Remote:
             extracted files relative to ``dst_root``
 
         """
-        return self.interface.get_archive(path, dst_root, version)
+        with waiting():
+            return self.interface.get_archive(path, dst_root, version)
 
     def put_archive(
         self,
@@ -277,16 +279,20 @@ class Remote:
         local = os.path.join(folder, dst.rsplit("/", 1)[1])
         try:
             checksum = write(local, True)
-            if self._remote_exists(dst) and self.backend.checksum(dst) == checksum:
-                return
-            if self.is_minio:
-                audbackend.core.utils.call_function_on_backend(
-                    self.backend._put_file, local, dst, checksum, False
-                )
-            else:
-                self.backend.put_file(local, dst)
+            with waiting():
+                self._upload(local, dst, checksum)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _upload(self, local: str, dst: str, checksum: str) -> None:
+        if self._remote_exists(dst) and self.backend.checksum(dst) == checksum:
+            return
+        if self.is_minio:
+            audbackend.core.utils.call_function_on_backend(
+                self.backend._put_file, local, dst, checksum, False
+            )
+        else:
+            self.backend.put_file(local, dst)
 
     def _tmp_root(self) -> str:
         with self._lock:

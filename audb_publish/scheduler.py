@@ -2,6 +2,13 @@
 
 Jobs are plain functions that *return* their results;
 they never touch the dependency table.
+Workers are sized by what they wait on:
+a job holds one of :func:`cores` slots while it runs,
+so hashing, probing, compressing and writing archives
+never run on more threads than the cores this process may use,
+and gives its slot up while it waits on the network
+(inside :func:`waiting`),
+so that up to ``num_workers`` uploads and S3 requests are in flight.
 The first exception of any job stops the scheduling of new jobs,
 cancels the pending ones,
 lets running jobs stop at their next read
@@ -18,6 +25,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 import concurrent.futures
+import contextlib
 import os
 import queue
 import threading
@@ -25,6 +33,49 @@ import typing
 
 import audeer
 import tqdm
+
+_local = threading.local()
+
+
+def cores() -> int:
+    r"""Number of cores this process may run on.
+
+    Returns:
+        cores in the affinity mask of this process
+
+    Examples:
+        >>> cores() >= 1
+        True
+
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def waiting() -> typing.Iterator[None]:
+    r"""Give up the core of the calling job while it waits.
+
+    Wrap calls that wait on the network,
+    such as uploads and requests to S3.
+    Outside a job of a :class:`Scheduler` it does nothing.
+
+    Examples:
+        >>> with waiting():
+        ...     pass
+
+    """
+    slot = getattr(_local, "slot", None)
+    if slot is None:
+        yield
+        return
+    slot.release()
+    try:
+        yield
+    finally:
+        slot.acquire()
 
 
 class Cancelled(Exception):
@@ -116,8 +167,12 @@ class Display:
 class Scheduler:
     r"""Owner of the worker threads of one publish.
 
+    ``num_workers`` threads run jobs,
+    at most :attr:`cores` of them at a time outside :func:`waiting`.
+
     Args:
         num_workers: number of worker threads,
+            the limit of work in parallel,
             ``None`` for five per CPU as :func:`audb.publish` documents
         verbose: show one progress display
         desc: text of the progress display
@@ -139,8 +194,11 @@ class Scheduler:
         if num_workers < 1:
             raise ValueError(f"'num_workers' must be at least 1, not {num_workers}.")
         self.num_workers = num_workers
+        self.cores = min(num_workers, cores())
+        r"""Number of jobs that compute at a time."""
         self.display = Display(verbose, desc)
         self._stop = threading.Event()
+        self._slots = threading.Semaphore(self.cores)
         self._pool = concurrent.futures.ThreadPoolExecutor(
             num_workers, thread_name_prefix="audb-publish"
         )
@@ -194,7 +252,17 @@ class Scheduler:
         """
         if self._stop.is_set():
             raise Cancelled()
-        return self._pool.submit(function, *args, **kwargs)
+        return self._pool.submit(self._run, function, args, kwargs)
+
+    def _run(self, function: Callable, args: tuple, kwargs: dict):
+        with self._slots:
+            if self._stop.is_set():
+                raise Cancelled()
+            _local.slot = self._slots
+            try:
+                return function(*args, **kwargs)
+            finally:
+                _local.slot = None
 
     def drain(
         self, pending: Pending

@@ -287,3 +287,68 @@ def test_file_system_errors_of_the_repository_are_backend_errors(
     remote = remote_module.Remote(repository.create_backend_interface())
     with remote, pytest.raises(FileNotFoundError):
         remote.put_file(os.path.join(root, "missing.wav"), "/unit/x.wav", "1.0.0")
+
+
+class Concurrency:
+    r"""Counts how many threads are inside a block at once."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+
+    def __enter__(self):
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self.now -= 1
+
+
+@pytest.mark.parametrize("num_workers", [1, 3, 16])
+def test_computing_never_runs_on_more_threads_than_cores(
+    num_workers, repository, tmp_path, monkeypatch
+):
+    from audb_publish import scan as scan_module
+    from audb_publish import zipwriter
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    computing = Concurrency()
+
+    def counted(function):
+        def wrapper(*args, **kwargs):
+            with computing:
+                time.sleep(0.005)  # long enough for jobs to overlap
+                return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(
+        scan_module, "scan_media_file", counted(scan_module.scan_media_file)
+    )
+    monkeypatch.setattr(zipwriter, "write_zip", counted(zipwriter.write_zip))
+    root = str(tmp_path / "db")
+    small_db(root, files=[f"{i}.wav" for i in range(40)])
+    publish(root, "1.0.0", repository, num_workers=num_workers)
+    assert computing.most == min(num_workers, 2)
+
+
+def test_waiting_jobs_run_up_to_num_workers(monkeypatch):
+    from audb_publish.scheduler import waiting
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    computing, uploading = Concurrency(), Concurrency()
+
+    def job():
+        with computing:
+            time.sleep(0.01)
+        with waiting(), uploading:
+            time.sleep(0.05)
+
+    with Scheduler(6, verbose=False) as scheduler:
+        assert scheduler.cores == 1
+        scheduler.ordered([scheduler.submit(job) for _ in range(12)])
+    assert computing.most == 1
+    assert uploading.most > 1
