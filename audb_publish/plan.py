@@ -392,10 +392,11 @@ class Plan:
 
         audb's table stage has made it a table row
         before its media stage compares the file's MD5 with that row's checksum.
-        A CSV table, whose checksum is its MD5, stays a table row.
         A PARQUET table, whose checksum is the hash in its metadata,
-        becomes a media row in the archive audb gave the table row,
-        ``""`` for PARQUET.
+        then becomes a media row in the archive of the table row, ``""``.
+        (A table file whose checksum is its MD5 would stay a table row;
+        validation refuses it, see
+        :func:`audb_publish.validate.check_tables_as_media`.)
         Needs the scan of the file as table and as media.
 
         """
@@ -403,7 +404,7 @@ class Plan:
         checksum = self._table_scans.get(file)
         if result is None or checksum is None or result.checksum == checksum:
             return []
-        archive = "" if file.endswith(".parquet") else os.path.splitext(file[3:])[0]
+        archive = ""  # audb's archive of a PARQUET table row
         self._audio[file] = (result.bit_depth, result.channels)
         self._signatures[file] = result.signature
         self._update_values.append(self._media_values(result, archive))

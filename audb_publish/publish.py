@@ -136,14 +136,26 @@ def publish(
             the database is not portable,
             a new media file has an uppercase extension,
             a table or attachment ID has a char not in ``[A-Za-z0-9._-]``,
+            a table cannot be loaded by audformat,
+            a table lists a CSV table file as media
+            (stricter than :func:`audb.publish`),
             or sox and mediainfo are needed but not installed
+        audb_publish.integrity.FileChangedError: if a file changed
+            between its scan and its pack (a :class:`RuntimeError`)
         ValueError: if a version cannot be parsed,
             ``previous_version`` is not smaller than ``version``,
             ``repository`` is ``None`` without a previous version,
+            a value in a table does not match its scheme,
             a table has duplicated index entries,
+            an archive name has a char the backend does not allow,
+            or leaves its version's media folder
+            (stricter than :func:`audb.publish`),
             ``num_workers`` is smaller than 1,
             or ``compression`` is not valid
-        FileNotFoundError: if ``db_root`` has no database header
+        KeyError: if audb cannot read the audio properties of a media file,
+            e.g. of a WAV file with an NMS ADPCM subtype
+        FileNotFoundError: if ``db_root`` has no database header,
+            or a file was deleted while publishing
         audbackend.BackendError: if the repository fails
 
     Examples:
