@@ -217,6 +217,23 @@ def assert_consistent(repository, tmp, version="1.0.0") -> audb.Dependencies:
     return deps
 
 
+def fails_then_rerun_publishes(
+    monkeypatch, root, target, mutation, repository, template, tmp_path, pipeline
+):
+    r"""Mutate ``target`` after its scan: the publish fails, a rerun publishes."""
+    cache = str(tmp_path / "cache")
+    done = after_scan(monkeypatch, target, MUTATIONS[mutation])
+    with pytest.raises((FileChangedError, FileNotFoundError)) as error:
+        publish(root, repository, cache, num_workers=3, pipeline=pipeline)
+    assert done == [target]
+    assert_failed_cleanly(error, repository, root, target, mutation)
+    monkeypatch.undo()
+    if mutation == "delete":
+        shutil.copy2(os.path.join(template, target), os.path.join(root, target))
+    publish(root, repository, cache, num_workers=3, pipeline=pipeline)
+    return assert_consistent(repository, tmp_path)
+
+
 def assert_failed_cleanly(error, repository, root, target: str, mutation: str):
     assert headers(repository) == []
     assert not os.path.exists(os.path.join(root, "db.parquet"))
@@ -256,17 +273,9 @@ def test_media_changes_after_scan(
 ):
     r"""A media file changes after its checksum: the pack raises."""
     repository = repositories.new("file-system")
-    cache = str(tmp_path / "cache")
-    done = after_scan(monkeypatch, target, MUTATIONS[mutation])
-    with pytest.raises((FileChangedError, FileNotFoundError)) as error:
-        publish(root, repository, cache, num_workers=3, pipeline=pipeline)
-    assert done == [target]
-    assert_failed_cleanly(error, repository, root, target, mutation)
-    monkeypatch.undo()
-    if mutation == "delete":
-        shutil.copy2(os.path.join(template, target), os.path.join(root, target))
-    publish(root, repository, cache, num_workers=3, pipeline=pipeline)
-    deps = assert_consistent(repository, tmp_path)
+    deps = fails_then_rerun_publishes(
+        monkeypatch, root, target, mutation, repository, template, tmp_path, pipeline
+    )
     assert deps.checksum(target) == hashing.md5(os.path.join(root, target))
 
 
@@ -334,17 +343,9 @@ def test_attachment_changes_after_scan(
     r"""A file of an attached folder changes after its checksum: the pack raises."""
     target = "docs/sub/a.txt"
     repository = repositories.new("file-system")
-    cache = str(tmp_path / "cache")
-    done = after_scan(monkeypatch, target, MUTATIONS[mutation])
-    with pytest.raises((FileChangedError, FileNotFoundError)) as error:
-        publish(root, repository, cache, num_workers=3, pipeline=pipeline)
-    assert done == [target]
-    assert_failed_cleanly(error, repository, root, target, mutation)
-    monkeypatch.undo()
-    if mutation == "delete":
-        shutil.copy2(os.path.join(template, target), os.path.join(root, target))
-    publish(root, repository, cache, num_workers=3, pipeline=pipeline)
-    deps = assert_consistent(repository, tmp_path)
+    deps = fails_then_rerun_publishes(
+        monkeypatch, root, target, mutation, repository, template, tmp_path, pipeline
+    )
     assert deps.checksum("docs") == hashing.checksum(os.path.join(root, "docs"))
 
 
