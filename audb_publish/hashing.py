@@ -6,8 +6,11 @@ Each thread reuses one buffer of :data:`BUFFER_SIZE` bytes,
 so memory does not grow with file size.
 
 The checksums equal those audb records:
-:func:`audeer.md5` for files and folders,
-and for PARQUET files the hash that audformat stores in their metadata.
+:func:`audeer.md5` for files
+(for folders, :mod:`audb_publish.scan` feeds :func:`update`
+in the order of :func:`folder_files`),
+and for PARQUET files the hash that audformat stores in their metadata
+(:func:`parquet_hash`).
 
 """
 
@@ -189,7 +192,7 @@ def copy_md5(src: str, dst: str, *, guard: integrity.Guard | None = None) -> str
     hasher = hashlib.md5()
     view = buffer()
     size = 0
-    with _open(src, guard) as fin, open(dst, "wb") as fout:
+    with integrity.open_guarded(src, guard) as fin, open(dst, "wb") as fout:
         while n := fin.readinto(view):
             hasher.update(view[:n])
             fout.write(view[:n])
@@ -199,18 +202,8 @@ def copy_md5(src: str, dst: str, *, guard: integrity.Guard | None = None) -> str
     return hasher.hexdigest()
 
 
-def _open(path: str, guard: integrity.Guard | None) -> BinaryIO:
-    r"""Open unbuffered for reading, naming a deleted file by its guard."""
-    try:
-        return open(path, "rb", buffering=0)
-    except FileNotFoundError as error:
-        if guard is None:
-            raise
-        raise guard.deleted() from error
-
-
 def folder_files(path: str) -> list[str]:
-    r"""Files below a folder in the order :func:`folder_md5` hashes them.
+    r"""Files below a folder in the order :func:`audeer.md5` hashes them.
 
     Args:
         path: folder path
@@ -224,67 +217,6 @@ def folder_files(path: str) -> list[str]:
 
     """
     return audeer.list_file_names(path, recursive=True, hidden=True, basenames=True)
-
-
-def folder_md5(path: str, *, progress: Progress = None) -> str:
-    r"""MD5 checksum of a folder, as :func:`audeer.md5` computes it.
-
-    Every file below ``path``, hidden ones included, in sorted order,
-    contributes its relative path with ``/`` separators,
-    followed by its content.
-
-    Args:
-        path: folder path
-        progress: called with the number of bytes after each read
-
-    Returns:
-        hex digest
-
-    Examples:
-        >>> folder = audeer.mkdir("folder")
-        >>> folder_md5(folder) == audeer.md5(folder)
-        True
-
-    """
-    hasher = hashlib.md5()
-    for file in folder_files(path):
-        hasher.update(file.replace(os.path.sep, "/").encode())
-        with open(os.path.join(path, file), "rb", buffering=0) as fp:
-            update(fp, [hasher], progress=progress)
-    return hasher.hexdigest()
-
-
-def checksum(path: str, *, progress: Progress = None) -> str:
-    r"""Checksum audb records for a table or attachment.
-
-    A PARQUET file with a ``b"hash"`` entry in its metadata
-    is represented by that hash,
-    as audformat writes a deterministic one there.
-    A folder is hashed with :func:`folder_md5`,
-    any other file with :func:`md5`.
-
-    Args:
-        path: file or folder
-        progress: called with the number of bytes after each read
-
-    Returns:
-        checksum
-
-    Raises:
-        FileNotFoundError: if ``path`` does not exist
-
-    Examples:
-        >>> checksum(audeer.touch("empty.txt"))
-        'd41d8cd98f00b204e9800998ecf8427e'
-
-    """
-    if os.path.isdir(path):
-        return folder_md5(path, progress=progress)
-    if path.endswith(".parquet"):
-        hash_ = parquet_hash(path)
-        if hash_ is not None:
-            return hash_
-    return md5(path, progress=progress)
 
 
 def parquet_hash(source: str | BinaryIO) -> str | None:

@@ -65,6 +65,7 @@ import dataclasses
 import errno
 import os
 import time
+import typing
 
 RACY_NS = 2_000_000_000
 r"""A file modified less than this many nanoseconds before its scan is racy."""
@@ -379,6 +380,34 @@ class Guard:
 
         """
         return deleted(self.kind, self.file)
+
+
+def open_guarded(path: str, guard: Guard | None) -> typing.BinaryIO:
+    r"""Open a file unbuffered for reading, naming it by its guard if it is gone.
+
+    Args:
+        path: file path
+        guard: guard of the file, or ``None``
+
+    Returns:
+        the open file
+
+    Raises:
+        FileNotFoundError: if the file does not exist;
+            with a guard, see :func:`deleted`
+
+    Examples:
+        >>> with open_guarded(audeer.touch("a.txt"), None) as fp:
+        ...     fp.read()
+        b''
+
+    """
+    try:
+        return open(path, "rb", buffering=0)
+    except FileNotFoundError as error:
+        if guard is None:
+            raise
+        raise guard.deleted() from error
 
 
 def guards(

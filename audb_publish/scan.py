@@ -69,7 +69,7 @@ class PathScan:
 
     Args:
         checksum: checksum as audb records it,
-            see :func:`audb_publish.hashing.checksum`
+            as audb records it
         signatures: signature of every file read,
             by its path relative to the database root
 
@@ -152,7 +152,8 @@ def scan_path(
         progress: called with the number of bytes after each read
 
     Returns:
-        checksum, see :func:`audb_publish.hashing.checksum`,
+        checksum as audb records it
+        (the hash in a PARQUET file's metadata, else :func:`audeer.md5`),
         and signatures of the files read
 
     Raises:
@@ -177,7 +178,7 @@ def scan_path(
 def _scan_folder(
     root: str, path: str, kind: str, progress: Callable[[int], None]
 ) -> PathScan:
-    r"""Checksum as :func:`audb_publish.hashing.folder_md5`, and signatures."""
+    r"""Checksum of a folder as :func:`audeer.md5`, and signatures."""
     hasher = hashlib.md5()
     signatures = {}
     for name in hashing.folder_files(os.path.join(root, path)):
@@ -199,7 +200,7 @@ def _scan_folder(
 def _scan_file(
     root: str, file: str, kind: str, progress: Callable[[int], None]
 ) -> tuple[str, integrity.Signature]:
-    r"""Checksum as :func:`audb_publish.hashing.checksum`, and signature.
+    r"""Checksum of a file as audb records it, and signature.
 
     A PARQUET file with a hash in its metadata is read to its end
     only if it is racy, for the MD5 the pack compares with.

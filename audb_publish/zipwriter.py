@@ -553,7 +553,7 @@ def _write_member(
 ) -> _Member:
     # the MD5 of a racy file is taken from the buffers read anyway
     md5 = hashlib.md5() if guard is not None and guard.racy else None
-    with _open(root, name, guard) as file:
+    with integrity.open_guarded(os.path.join(root, name), guard) as file:
         if level is not None and level.unless_above is not None:
             if not level.pays_off(file.read(SAMPLE_SIZE)):
                 level = None
@@ -583,15 +583,6 @@ def _write_member(
     if member.flags & _FLAG_DATA_DESCRIPTOR:
         output.write(_data_descriptor(member))
     return member
-
-
-def _open(root: str, name: str, guard: integrity.Guard | None):
-    try:
-        return open(os.path.join(root, name), "rb", buffering=0)
-    except FileNotFoundError as error:
-        if guard is None:
-            raise
-        raise guard.deleted() from error
 
 
 def _crc(file, buffer: bytearray) -> tuple[int, int]:
