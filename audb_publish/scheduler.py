@@ -9,6 +9,9 @@ never run on more threads than the cores this process may use,
 and gives its slot up while it waits on the network
 (inside :func:`waiting`),
 so that up to ``num_workers`` uploads and S3 requests are in flight.
+A job that can split its work,
+such as deflating one large file in blocks,
+asks for helpers on idle cores with :func:`assist`.
 The first exception of any job stops the scheduling of new jobs,
 cancels the pending ones,
 lets running jobs stop at their next read
@@ -76,6 +79,40 @@ def waiting() -> typing.Iterator[None]:
         yield
     finally:
         slot.acquire()
+
+
+def assist(helper: Callable[[], None], count: int) -> int:
+    r"""Run ``helper`` on up to ``count`` more workers beside the calling job.
+
+    The helpers are jobs of the calling job's :class:`Scheduler`
+    and take a core only when one is free,
+    so the calling job must be able to do all the work itself.
+    A helper must return once the work is done,
+    also if it starts after that;
+    its errors are not raised by the scheduler
+    and must be passed on by the calling job.
+    Outside a job, or once the publish is stopped,
+    no helper is started.
+
+    Args:
+        helper: function without arguments
+        count: most helpers to start
+
+    Returns:
+        number of helpers started
+
+    Examples:
+        >>> assist(lambda: None, 1)
+        0
+
+    """
+    scheduler = getattr(_local, "scheduler", None)
+    if scheduler is None or scheduler.stopped:
+        return 0
+    count = max(0, min(count, scheduler.cores - 1))
+    for _ in range(count):
+        scheduler._pool.submit(scheduler._run, helper, (), {})
+    return count
 
 
 class Cancelled(Exception):
@@ -259,10 +296,12 @@ class Scheduler:
             if self._stop.is_set():
                 raise Cancelled()
             _local.slot = self._slots
+            _local.scheduler = self
             try:
                 return function(*args, **kwargs)
             finally:
                 _local.slot = None
+                _local.scheduler = None
 
     def drain(
         self, pending: Pending

@@ -5,6 +5,9 @@ compresses it with ISA-L (raw deflate, levels 0 to 3)
 or stores it,
 writes the archive once,
 and returns the MD5 of exactly the bytes it wrote.
+A member of at least :data:`audb_publish.deflate_blocks.THRESHOLD` bytes
+is deflated in blocks, on idle cores too,
+see :mod:`audb_publish.deflate_blocks`.
 It never seeks in the destination:
 sizes and CRC follow each member in a data descriptor,
 so the destination may be a pipe or a socket.
@@ -38,6 +41,7 @@ import zlib
 from isal import isal_zlib
 from zlib_ng import zlib_ng
 
+from audb_publish import deflate_blocks
 from audb_publish import integrity
 
 DEFAULT_LEVEL = 3
@@ -105,17 +109,23 @@ class Deflate:
                 f"not {self.level!r}."
             )
 
-    def compressor(self):
+    def compressor(self, zdict: bytes | None = None):
         r"""New raw deflate compressor.
+
+        Args:
+            zdict: if given, the dictionary that primes the compressor
 
         Returns:
             compressor object with ``compress()`` and ``flush()``
 
         """
         module = ENGINES[self.engine][0]
-        if self.mem_level is None:
-            return module.compressobj(self.level, module.DEFLATED, -15)
-        return module.compressobj(self.level, module.DEFLATED, -15, self.mem_level)
+        mem_level = module.DEF_MEM_LEVEL if self.mem_level is None else self.mem_level
+        if zdict is None:
+            return module.compressobj(self.level, module.DEFLATED, -15, mem_level)
+        return module.compressobj(
+            self.level, module.DEFLATED, -15, mem_level, zdict=zdict
+        )
 
     def pays_off(self, sample: bytes) -> bool:
         r"""Tell whether deflating is worth it, judged by a sample.
@@ -666,6 +676,11 @@ def _copy_deflated(
     progress: Callable[[int], None] | None,
     md5=None,
 ) -> None:
+    if os.fstat(file.fileno()).st_size >= deflate_blocks.THRESHOLD:
+        member.crc, member.uncompressed, member.compressed = deflate_blocks.deflate(
+            file, level.compressor, output.write, progress=progress, md5=md5
+        )
+        return
     view = memoryview(buffer)
     compressor = level.compressor()
     crc = size = compressed = 0
