@@ -383,6 +383,38 @@ def build_tables(root, scale, seed, workers):
     return info
 
 
+BIGTABLE_ROWS_PER_CHUNK = 500_000
+
+
+def build_bigtable(root, scale, seed, workers):
+    """One large CSV table (~1.1 GB at scale 1, 10M segments), 20 media files."""
+    import pandas as pd
+
+    rng = np.random.default_rng([seed, 6])
+    jobs = media_jobs(rng, 20, "wav", utterance_durations(rng, 20), seed)
+    info = write_media(root, jobs, workers)
+    db = new_database("bench-bigtable")
+    files_table(db, jobs, rng)
+    annotation_table_header(db, "segments")
+    rows = count(10_000_000, scale, 1000)
+    path = os.path.join(root, "db.segments.csv")
+    files = [job.path for job in jobs]
+    for number, start in enumerate(range(0, rows, BIGTABLE_ROWS_PER_CHUNK)):
+        size = min(BIGTABLE_ROWS_PER_CHUNK, rows - start)
+        chunk_rng = np.random.default_rng([seed, 7, number])
+        columns = _annotation_columns(chunk_rng, files, size)
+        # segments follow each other through the whole table
+        columns["start"] = np.round(columns["start"] + start * 0.25, 3)
+        columns["end"] = np.round(columns["end"] + start * 0.25, 3)
+        frame = pd.DataFrame(columns)
+        frame["start"] = _timedelta_strings(columns["start"])
+        frame["end"] = _timedelta_strings(columns["end"])
+        frame.to_csv(path, mode="a", header=number == 0, index=False)
+    save_tables(db, root, {"files": "csv"})
+    info.update(tables=2, table_bytes=os.path.getsize(path), rows=rows)
+    return info
+
+
 def _attachment_folder(root: str, folder: str, seed: tuple) -> int:
     """Write one attachment folder: features, text, binary blob, JSON."""
     rng = np.random.default_rng(seed)
@@ -424,6 +456,7 @@ BUILDERS = {
     "flac": build_flac,
     "tables": build_tables,
     "attachments": build_attachments,
+    "bigtable": build_bigtable,
 }
 # Shapes that are built from another shape's database
 BASE_SHAPE = {"incremental": "wav"}

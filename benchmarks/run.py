@@ -32,7 +32,15 @@ import targets
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 WORK_ROOT = HERE / "work"
-SHAPES = ("wav", "small", "flac", "tables", "attachments", "incremental")
+SHAPES = (
+    "wav",
+    "small",
+    "flac",
+    "tables",
+    "attachments",
+    "incremental",
+    "bigtable",
+)
 IMPLS = ("upstream", "ours", "pipeline", "floor")
 QUICK = {
     "scale": 0.02,
@@ -44,7 +52,7 @@ QUICK = {
 DEFAULTS = {
     "scale": 1.0,
     "runs": 3,
-    "workers": "1,2,4,8",
+    "workers": "1,2,4,8,16",
     "shapes": ",".join(SHAPES),
     "backends": "fs,s3",
 }
