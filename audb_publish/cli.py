@@ -4,13 +4,22 @@
 
     $ audb-publish publish DB_ROOT VERSION --repository NAME HOST BACKEND
     $ audb-publish run publish_my_db.py --its-own-args
+    $ audb-publish status
+
+``publish`` looks up earlier versions in ``--repository`` only,
+so that an update works without any audb configuration
+and no request goes to a repository that is not involved;
+``--config-repositories`` also asks those of audb's configuration,
+as :func:`audb.publish` does.
 
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from collections.abc import Sequence
+import contextlib
 import os
 import runpy
 import sys
@@ -19,6 +28,7 @@ import audb
 import audbackend
 
 from audb_publish.patching import patched
+from audb_publish.patching import status
 from audb_publish.publish import publish
 
 ERRORS = (
@@ -32,6 +42,10 @@ r"""Exceptions reported as a one-line error instead of a traceback."""
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # one line, exit code 2 as argparse does
         self.exit(2, f"{self.prog}: error: {message}\n")
 
@@ -43,9 +57,16 @@ def parser() -> argparse.ArgumentParser:
         parser
 
     """
+    from audb_publish import __version__
+
     main = _Parser(
         prog="audb-publish",
         description="Fast, drop-in replacement for audb.publish().",
+    )
+    main.add_argument(
+        "--version",
+        action="version",
+        version=f"audb-publish {__version__} (audb {audb.__version__})",
     )
     commands = main.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -56,26 +77,50 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("script", help="Python script")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments of the script")
 
-    pub = commands.add_parser("publish", help="publish a database")
+    commands.add_parser(
+        "status",
+        help="say whether audb.publish is patched in this environment, and why",
+    )
+
+    pub = commands.add_parser(
+        "publish",
+        help="publish a database",
+        description="Publish a database, as audb.publish() does.",
+    )
     pub.add_argument("db_root", help="root folder of the database")
     pub.add_argument("version", help="version to publish")
     pub.add_argument(
         "--repository",
         nargs=3,
         metavar=("NAME", "HOST", "BACKEND"),
-        help="repository, e.g. data /srv/repos file-system",
+        help="repository to publish to, "
+        "where earlier versions are looked up, "
+        "e.g. data /srv/repos file-system",
+    )
+    pub.add_argument(
+        "--config-repositories",
+        action="store_true",
+        help="also look up earlier versions in the repositories "
+        "of audb's configuration (audb.config.REPOSITORIES); "
+        "without --repository, publish to that of the previous version",
     )
     pub.add_argument(
         "--previous-version",
         default="latest",
-        help="version this one is based on, 'latest' (default) or 'none'",
+        help="version this one is based on, 'latest' or 'none'",
     )
-    pub.add_argument("--num-workers", type=_positive_int, default=1)
+    pub.add_argument(
+        "--num-workers",
+        type=_positive_int,
+        default=1,
+        help="most jobs at a time; hashing and compressing use at most "
+        "the cores of this process, uploads up to this number",
+    )
     pub.add_argument("--pipeline", action="store_true", help="put while scanning")
     pub.add_argument(
         "--compression",
         default="auto",
-        help="'auto' (default), 'zlib', 'deflate', 'store' or an ISA-L level 1-3",
+        help="'auto', 'zlib', 'deflate', 'store' or an ISA-L level 1-3",
     )
     pub.add_argument("--quiet", action="store_true", help="no progress display")
     return main
@@ -102,13 +147,65 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     """
     args = parser().parse_args(argv)
+    if args.command == "status":
+        print(status())
+        return 0
+    if args.command == "run":
+        if not os.path.isfile(args.script):
+            message = f"audb-publish: error: script '{args.script}' not found"
+            print(message, file=sys.stderr)
+            return 1
+        # errors of the script itself keep their traceback
+        return run_script(args.script, args.args)
     try:
-        if args.command == "run":
-            return run_script(args.script, args.args)
         return publish_command(args)
     except ERRORS as error:
-        print(f"audb-publish: error: {error}", file=sys.stderr)
+        print(describe(error), file=sys.stderr)
         return 1
+
+
+def describe(error: BaseException, causes: int = 2) -> str:
+    r"""One line for an error, and one for each of its first causes.
+
+    A :class:`audbackend.BackendError` says only
+    that the backend raised an error,
+    so its causes name what went wrong.
+
+    Args:
+        error: error
+        causes: most causes to show
+
+    Returns:
+        text to print
+
+    Examples:
+        >>> try:
+        ...     try:
+        ...         open("/no/such/host/db.yaml")
+        ...     except OSError as cause:
+        ...         raise audbackend.BackendError(cause) from cause
+        ... except audbackend.BackendError as error:
+        ...     print(describe(error))
+        audb-publish: error: An exception was raised by the backend, please see stack trace for further information.
+          caused by FileNotFoundError: [Errno 2] No such file or directory: '/no/such/host/db.yaml'
+
+    """  # noqa: E501
+    lines = [f"audb-publish: error: {error}"]
+    seen = {id(error)}
+    cause = _cause(error)
+    while cause is not None and id(cause) not in seen and len(lines) <= causes:
+        seen.add(id(cause))
+        lines.append(f"  caused by {type(cause).__name__}: {cause}")
+        cause = _cause(cause)
+    return "\n".join(lines)
+
+
+def _cause(error: BaseException) -> BaseException | None:
+    if error.__cause__ is not None:
+        return error.__cause__
+    if isinstance(error, audbackend.BackendError):
+        return error.exception
+    return None
 
 
 def run_script(script: str, args: Sequence[str]) -> int:
@@ -122,11 +219,9 @@ def run_script(script: str, args: Sequence[str]) -> int:
         exit code, 0 unless the script calls :func:`sys.exit`
 
     Raises:
-        FileNotFoundError: if ``script`` does not exist
+        Exception: what the script raises
 
     """
-    if not os.path.isfile(script):
-        raise FileNotFoundError(f"script '{script}' not found")
     argv = sys.argv
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
@@ -141,6 +236,31 @@ def run_script(script: str, args: Sequence[str]) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def repositories(lookup: list[audb.Repository]) -> Iterator[None]:
+    r"""Let audb look up versions in ``lookup`` only, while active.
+
+    Args:
+        lookup: repositories
+
+    Yields:
+        nothing
+
+    Examples:
+        >>> repository = audb.Repository("data", "/srv", "file-system")
+        >>> with repositories([repository]):
+        ...     audb.config.REPOSITORIES == [repository]
+        True
+
+    """
+    before = audb.config.REPOSITORIES
+    audb.config.REPOSITORIES = list(lookup)
+    try:
+        yield
+    finally:
+        audb.config.REPOSITORIES = before
+
+
 def publish_command(args: argparse.Namespace) -> int:
     r"""Publish a database from parsed arguments.
 
@@ -150,25 +270,39 @@ def publish_command(args: argparse.Namespace) -> int:
     Returns:
         exit code
 
+    Raises:
+        ValueError: if neither ``--repository``
+            nor ``--config-repositories`` is given
+
     """
+    if not os.path.isdir(args.db_root):
+        raise NotADirectoryError(f"database root '{args.db_root}' is not a folder")
     repository = audb.Repository(*args.repository) if args.repository else None
+    if repository is None and not args.config_repositories:
+        raise ValueError(
+            "give the repository to publish to with --repository, "
+            "or --config-repositories to publish to that of the previous version "
+            "among the repositories of audb's configuration"
+        )
+    lookup = [] if repository is None else [repository]
+    if args.config_repositories:
+        lookup += [r for r in audb.config.REPOSITORIES if r not in lookup]
     previous = args.previous_version
     if previous.lower() == "none":
         previous = None
     compression = args.compression
     if compression.isdigit():
         compression = int(compression)
-    if not os.path.isdir(args.db_root):
-        raise NotADirectoryError(f"database root '{args.db_root}' is not a folder")
-    deps = publish(
-        args.db_root,
-        args.version,
-        repository,
-        previous_version=previous,
-        num_workers=args.num_workers,
-        verbose=not args.quiet,
-        pipeline=args.pipeline,
-        compression=compression,
-    )
+    with repositories(lookup):
+        deps = publish(
+            args.db_root,
+            args.version,
+            repository,
+            previous_version=previous,
+            num_workers=args.num_workers,
+            verbose=not args.quiet,
+            pipeline=args.pipeline,
+            compression=compression,
+        )
     print(f"published {args.version}: {len(deps)} files in the dependency table")
     return 0

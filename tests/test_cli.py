@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -157,6 +158,121 @@ def test_run_script(tmp_path):
         assert out.stdout.strip() == f"True ['{code}']"
 
 
+NO_NETWORK = """
+import socket, sys
+
+def refuse(*args, **kwargs):
+    with open(sys.argv[1], "a") as fp:
+        fp.write(repr(args[:2]) + "\\n")
+    raise OSError("no network in this test")
+
+socket.socket.connect = refuse
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+from audb_publish.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _offline_cli(tmp_path, *args):
+    r"""Run the command line with audb's default configuration, no network."""
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    log = tmp_path / "connects.log"
+    log.write_text("")
+    out = subprocess.run(
+        [sys.executable, "-c", NO_NETWORK, str(log), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    return out, log.read_text()
+
+
+def test_update_offline_with_default_config(tmp_path):
+    r"""Versions are looked up in --repository only: no request elsewhere."""
+    root = str(tmp_path / "db")
+    small_db(root)
+    host = tmp_path / "host"
+    (host / "repo").mkdir(parents=True)
+    repository = ["--repository", "repo", str(host), "file-system", "--quiet"]
+    for version in ["1.0.0", "1.1.0"]:
+        out, connects = _offline_cli(tmp_path, "publish", root, version, *repository)
+        assert out.returncode == 0, out.stderr
+        assert connects == ""
+        assert f"published {version}" in out.stdout
+    assert sorted(os.listdir(host / "repo" / "cli")) == [
+        "1.0.0",
+        "1.1.0",
+        "media",
+        "meta",
+    ]
+    # asking the configured repositories as well reaches out to audb's default
+    out, connects = _offline_cli(
+        tmp_path, "publish", root, "1.2.0", *repository, "--config-repositories"
+    )
+    assert connects != ""
+
+
+def test_config_repositories(repository, tmp_path, capsys):
+    root = str(tmp_path / "db")
+    small_db(root)
+    args = [repository.name, repository.host, repository.backend]
+    assert cli.main(["publish", root, "1.0.0", "--repository", *args, "--quiet"]) == 0
+    # without --repository: that of the previous version in audb's configuration
+    assert cli.main(["publish", root, "1.1.0", "--quiet"]) == 1
+    assert "--config-repositories" in capsys.readouterr().err
+    assert cli.main(["publish", root, "1.1.0", "--config-repositories", "--quiet"]) == 0
+    assert audb.versions("cli") == ["1.0.0", "1.1.0"]
+
+
+def test_backend_error_names_its_cause(tmp_path, capsys):
+    root = str(tmp_path / "db")
+    small_db(root)
+    missing = str(tmp_path / "no-host")
+    argv = ["publish", root, "1.0.0", "--repository", "r", missing, "file-system"]
+    assert cli.main([*argv, "--quiet"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("audb-publish: error: An exception was raised")
+    assert lines[1].startswith("  caused by FileNotFoundError:")
+    assert missing in lines[1]
+    assert len(lines) == 2
+
+
+def test_run_keeps_the_traceback_of_the_script(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import audb\n\n\ndef f():\n    raise ValueError('bad')\n\n\nf()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "audb_publish", "run", str(script)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1
+    assert out.stderr.startswith("Traceback")
+    assert f'File "{script}", line 5, in f' in out.stderr
+    assert out.stderr.strip().endswith("ValueError: bad")
+    with pytest.raises(ValueError, match="bad"):
+        cli.main(["run", str(script)])
+    assert not audb_publish.is_patched()
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["--version"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert out == f"audb-publish {audb_publish.__version__} (audb {audb.__version__})\n"
+    with pytest.raises(SystemExit):
+        cli.main(["publish", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--num-workers NUM_WORKERS most jobs at a time" in help_text
+    assert "(default: 1)" in help_text
+    assert "(default: latest)" in help_text
+    assert "--config-repositories" in help_text
+
+
 def test_run_script_in_process(tmp_path, capsys):
     script = tmp_path / "script.py"
     script.write_text(
@@ -179,3 +295,68 @@ def test_console_script_is_installed():
     )
     assert out.returncode == 0
     assert "publish" in out.stdout and "run" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", {}),
+        ("  ", {}),
+        ("pipeline=yes,verbose=0", {"pipeline": True, "verbose": False}),
+        ("num-workers=8 compression=store", {"num_workers": 8, "compression": "store"}),
+        ("compression=3", {"compression": 3}),
+    ],
+)
+def test_options_from_environment(text, expected):
+    from audb_publish.patching import options_from_environment
+
+    assert options_from_environment(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("pipeline", "'pipeline' is not one of pipeline=..."),
+        ("speed=11", "'speed=11' is not one of"),
+        ("pipeline=true pipeline=false", "'pipeline' is given twice"),
+        ("num_workers=0", "'num_workers' must be a positive integer, not '0'"),
+        ("num_workers=x", "'num_workers' must be a positive integer, not 'x'"),
+        ("compression=9", "'compression' must be auto, zlib, deflate, store, 1, 2"),
+    ],
+)
+def test_bad_options_from_environment(text, message):
+    from audb_publish.patching import options_from_environment
+
+    with pytest.raises(ValueError, match=re.escape(f"AUDB_PUBLISH_OPTIONS: {message}")):
+        options_from_environment(text)
+
+
+def test_patch_requested_by_the_start_up_hook(monkeypatch):
+    import types
+
+    from audb_publish import patching
+
+    startup = types.ModuleType("_audb_publish_startup")
+    startup.requested = True
+    monkeypatch.setitem(sys.modules, "_audb_publish_startup", startup)
+    monkeypatch.setenv("AUDB_PUBLISH_OPTIONS", "pipeline=true")
+    try:
+        patching._patch_if_requested()
+        assert audb.publish.keywords == {"pipeline": True}
+        assert not startup.requested
+    finally:
+        audb_publish.unpatch()
+    patching._patch_if_requested()
+    assert not audb_publish.is_patched()
+
+
+def test_status_in_this_process(monkeypatch):
+    from audb_publish.patching import status
+
+    monkeypatch.setenv("AUDB_PUBLISH_PATCH", "off")
+    monkeypatch.setenv("AUDB_PUBLISH_OPTIONS", "speed=11")
+    lines = status().splitlines()
+    assert lines[1] == "AUDB_PUBLISH_PATCH=off: new processes keep audb.publish."
+    # an editable install has no hook in site-packages
+    assert lines[2].startswith("The start-up hook audb_publish.pth is not installed")
+    assert lines[3].startswith("Invalid options, audb.publish will raise: ")
