@@ -1,15 +1,66 @@
-"""Make :func:`audb.publish` this package's implementation, and undo it."""
+"""Make :func:`audb.publish` this package's implementation, and undo it.
+
+Besides :func:`patch` in code,
+the environment can activate the patch
+in every Python process, subprocesses included:
+with ``AUDB_PUBLISH_PATCH=1``,
+the start-up hook ``audb_publish.pth`` shipped in the wheel
+patches :func:`audb.publish` as soon as audb is imported,
+with defaults from ``AUDB_PUBLISH_OPTIONS``,
+see :func:`options_from_environment`.
+
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 import contextlib
 import functools
+import os
+import re
+import sys
 
 import audb
 import audb.core.publish
 
 _ORIGINAL = audb.core.publish.publish
+
+VARIABLE = "AUDB_PUBLISH_PATCH"
+r"""Environment variable that activates the patch at start-up."""
+
+OPTIONS_VARIABLE = "AUDB_PUBLISH_OPTIONS"
+r"""Environment variable with defaults of the patch."""
+
+_OFF = ("", "0", "false", "no", "off")
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False}
+_BOOLEANS["no"] = False
+
+
+def _parse_bool(value: str) -> bool:
+    return _BOOLEANS[value.lower()]
+
+
+def _parse_workers(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+def _parse_compression(value: str) -> str | int:
+    from audb_publish import compression
+
+    parsed = int(value) if value.isdigit() else value
+    compression.check(parsed)
+    return parsed
+
+
+_OPTION_PARSERS = {
+    "pipeline": (_parse_bool, "true or false"),
+    "verbose": (_parse_bool, "true or false"),
+    "num_workers": (_parse_workers, "a positive integer"),
+    "compression": (_parse_compression, "auto, zlib, deflate, store, 1, 2 or 3"),
+}
 
 
 def patch(**defaults) -> None:
@@ -50,6 +101,146 @@ def patch(**defaults) -> None:
         function = functools.update_wrapper(function, publish)
     audb.publish = function
     audb.core.publish.publish = function
+
+
+def options_from_environment(text: str | None = None) -> dict:
+    r"""Parse the defaults of the patch from ``AUDB_PUBLISH_OPTIONS``.
+
+    The value is a list of ``key=value`` pairs,
+    separated by commas or spaces.
+    Keys are ``pipeline``, ``verbose`` (``true`` or ``false``),
+    ``num_workers`` (a positive integer)
+    and ``compression`` (as the argument of :func:`audb_publish.publish`).
+    Arguments the caller passes win over these defaults.
+
+    Args:
+        text: value to parse, ``AUDB_PUBLISH_OPTIONS`` if ``None``
+
+    Returns:
+        keyword arguments
+
+    Raises:
+        ValueError: if a pair has no ``=``,
+            a key is unknown or given twice,
+            or a value is not valid
+
+    Examples:
+        >>> options_from_environment("pipeline=true, compression=2")
+        {'pipeline': True, 'compression': 2}
+        >>> options_from_environment("pipeline=maybe")
+        Traceback (most recent call last):
+        ...
+        ValueError: AUDB_PUBLISH_OPTIONS: 'pipeline' must be true or false, not 'maybe'.
+
+    """  # noqa: E501
+    if text is None:
+        text = os.environ.get(OPTIONS_VARIABLE, "")
+    options = {}
+    for pair in re.split(r"[\s,]+", text.strip()):
+        if not pair:
+            continue
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in _OPTION_PARSERS:
+            raise ValueError(
+                f"{OPTIONS_VARIABLE}: {pair!r} is not one of "
+                + ", ".join(f"{name}=..." for name in _OPTION_PARSERS)
+                + "."
+            )
+        if key in options:
+            raise ValueError(f"{OPTIONS_VARIABLE}: {key!r} is given twice.")
+        parse, expected = _OPTION_PARSERS[key]
+        try:
+            options[key] = parse(value.strip())
+        except (KeyError, ValueError):
+            raise ValueError(
+                f"{OPTIONS_VARIABLE}: {key!r} must be {expected}, not {value!r}."
+            ) from None
+    return options
+
+
+def patch_from_environment() -> None:
+    r"""Patch :func:`audb.publish` with the defaults of the environment.
+
+    Called by the start-up hook when ``AUDB_PUBLISH_PATCH`` is set.
+    If ``AUDB_PUBLISH_OPTIONS`` is not valid,
+    :func:`audb.publish` is replaced by a function
+    that raises its error at the first call,
+    rather than publishing with defaults the user did not ask for.
+
+    Examples:
+        >>> os.environ["AUDB_PUBLISH_OPTIONS"] = "speed=11"
+        >>> patch_from_environment()
+        >>> audb.publish("db", "1.0.0")
+        Traceback (most recent call last):
+        ...
+        ValueError: AUDB_PUBLISH_OPTIONS: 'speed=11' is not one of pipeline=..., verbose=..., num_workers=..., compression=....
+        >>> del os.environ["AUDB_PUBLISH_OPTIONS"]
+        >>> unpatch()
+
+    """  # noqa: E501
+    try:
+        options = options_from_environment()
+    except ValueError as error:
+        message = str(error)
+
+        def invalid_options(*args, **kwargs):
+            raise ValueError(message)
+
+        audb.publish = audb.core.publish.publish = invalid_options
+        return
+    patch(**options)
+
+
+def status() -> str:
+    r"""Say whether :func:`audb.publish` is patched in this environment, and why.
+
+    Returns:
+        one line per fact
+
+    Examples:
+        >>> print(status().splitlines()[0])
+        audb.publish is upstream's in this process.
+
+    """
+    import importlib.util
+
+    who = "patched by audb_publish" if is_patched() else "upstream's"
+    lines = [f"audb.publish is {who} in this process."]
+    value = os.environ.get(VARIABLE)
+    if value is None:
+        lines.append(f"{VARIABLE} is not set: new processes keep audb.publish.")
+    elif value.strip().lower() in _OFF:
+        lines.append(f"{VARIABLE}={value}: new processes keep audb.publish.")
+    else:
+        lines.append(
+            f"{VARIABLE}={value}: new processes patch audb.publish "
+            "when they import audb."
+        )
+    import site
+
+    folders = [*site.getsitepackages(), site.getusersitepackages()]
+    hooks = [
+        os.path.join(folder, "audb_publish.pth")
+        for folder in folders
+        if os.path.isfile(os.path.join(folder, "audb_publish.pth"))
+    ]
+    if hooks:
+        lines.append(f"The start-up hook is installed: {hooks[0]}")
+    else:
+        lines.append(
+            "The start-up hook audb_publish.pth is not installed "
+            "(editable installs lack it; install the wheel: pip install .)."
+        )
+    if importlib.util.find_spec("_audb_publish_startup") is None:  # pragma: no cover
+        lines.append("The module _audb_publish_startup is missing.")
+    try:
+        options = options_from_environment()
+    except ValueError as error:
+        lines.append(f"Invalid options, audb.publish will raise: {error}")
+    else:
+        lines.append(f"Options ({OPTIONS_VARIABLE}): {options or 'none'}")
+    return "\n".join(lines)
 
 
 def unpatch() -> None:
@@ -106,3 +297,14 @@ def patched(**defaults) -> Iterator[None]:
         yield
     finally:
         audb.publish, audb.core.publish.publish = before
+
+
+def _patch_if_requested() -> None:
+    r"""Patch if the start-up hook asked for it while this module imported audb."""
+    startup = sys.modules.get("_audb_publish_startup")
+    if getattr(startup, "requested", False):
+        startup.requested = False
+        patch_from_environment()
+
+
+_patch_if_requested()
