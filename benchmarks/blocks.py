@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 from pathlib import Path
+import shutil
 import statistics
 import sys
 import tempfile
@@ -69,7 +70,8 @@ def main() -> None:
     root = info["root"]
     table_bytes = os.path.getsize(os.path.join(root, TABLE))
     codec = compression.codec(TABLE, "auto")
-    archive = os.path.join(tempfile.mkdtemp(), "table.zip")
+    folder = tempfile.mkdtemp()
+    archive = os.path.join(folder, "table.zip")
     cases = [("one stream", 1), ("blocks", 1), ("blocks", 2), ("blocks", 4)]
     times: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
     sizes: dict[tuple[str, int], int] = {}
@@ -83,6 +85,7 @@ def main() -> None:
             label = f"{case[0]:<10} w={case[1]}"
             print(f"run {run + 1} {label}: {seconds:.2f} s", flush=True)
     deflate_blocks.THRESHOLD = threshold
+    shutil.rmtree(folder)
     upstream = upstream_size(os.path.join(root, TABLE))
     medians = {case: statistics.median(values) for case, values in times.items()}
     base = medians[("blocks", 1)]

@@ -2,7 +2,7 @@
 
 See benchmarks/README.md. Examples::
 
-    python benchmarks/run.py --quick                    # CI smoke test, a few minutes
+    python benchmarks/run.py --quick                    # CI smoke test, under 2 minutes
     python benchmarks/run.py                            # everything, full scale
     python benchmarks/run.py --shapes wav --backends fs --workers 1,4 --runs 1
     python benchmarks/run.py --bandwidth 50,200 --shapes wav --backends s3
@@ -45,7 +45,7 @@ IMPLS = ("upstream", "ours", "pipeline", "floor")
 QUICK = {
     "scale": 0.02,
     "runs": 1,
-    "workers": "1,4",
+    "workers": "2",
     "shapes": ",".join(SHAPES),
     "backends": "fs,s3",
 }
