@@ -20,6 +20,7 @@ import argparse
 from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
+import logging
 import os
 import runpy
 import sys
@@ -29,7 +30,9 @@ import audbackend
 
 from audb_publish.patching import patched
 from audb_publish.patching import status
+from audb_publish.publish import logger
 from audb_publish.publish import publish
+from audb_publish.report import Report
 
 ERRORS = (
     audbackend.BackendError,
@@ -123,6 +126,12 @@ def parser() -> argparse.ArgumentParser:
         help="'auto', 'zlib', 'deflate', 'store' or an ISA-L level 1-3",
     )
     pub.add_argument("--quiet", action="store_true", help="no progress display")
+    pub.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write what the publish did as JSON to FILE "
+        "(fields: see audb_publish.report.Report)",
+    )
     return main
 
 
@@ -293,7 +302,7 @@ def publish_command(args: argparse.Namespace) -> int:
     compression = args.compression
     if compression.isdigit():
         compression = int(compression)
-    with repositories(lookup):
+    with repositories(lookup), capture_report() as reports:
         deps = publish(
             args.db_root,
             args.version,
@@ -305,4 +314,47 @@ def publish_command(args: argparse.Namespace) -> int:
             compression=compression,
         )
     print(f"published {args.version}: {len(deps)} files in the dependency table")
+    (report,) = reports
+    print(report.summary())
+    if args.report:
+        with open(args.report, "w") as fp:
+            fp.write(report.to_json() + "\n")
     return 0
+
+
+@contextlib.contextmanager
+def capture_report() -> Iterator[list[Report]]:
+    r"""Collect the reports :func:`audb_publish.publish` logs while active.
+
+    Yields:
+        list the reports are appended to
+
+    Examples:
+        >>> with capture_report() as reports:
+        ...     pass
+        >>> reports
+        []
+
+    """
+    reports: list[Report] = []
+    handler = _ReportHandler(reports)
+    before = logger.level
+    logger.addHandler(handler)
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    try:
+        yield reports
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
+
+
+class _ReportHandler(logging.Handler):
+    def __init__(self, reports: list[Report]):
+        super().__init__(logging.INFO)
+        self._reports = reports
+
+    def emit(self, record: logging.LogRecord) -> None:
+        report = getattr(record, "report", None)
+        if report is not None:
+            self._reports.append(report)

@@ -19,6 +19,7 @@ from audb_publish import scan
 from audb_publish.commit import commit
 from audb_publish.plan import Plan
 from audb_publish.plan import Put
+from audb_publish.report import Report
 from audb_publish.scheduler import Pending
 from audb_publish.scheduler import Scheduler
 from audb_publish.validate import Context
@@ -83,6 +84,11 @@ def publish(
     and publishing again completes the version.
     Unlike :func:`audb.publish`,
     a failure to put the header is raised, too.
+    After a successful publish,
+    what it did (files scanned, archives put and skipped,
+    bytes read and written, the time of each stage)
+    is logged at INFO on the ``audb_publish`` logger,
+    see :class:`audb_publish.report.Report`.
 
     Args:
         db_root: root folder of the database
@@ -172,8 +178,10 @@ def publish(
     """
     check_versions(version, previous_version)
     compression_.check(compression)
+    report = Report(version=version)
     with Scheduler(num_workers, verbose=verbose, desc=f"Publish {version}") as workers:
         ctx = _stage(
+            report,
             "validate",
             validate,
             workers,
@@ -186,11 +194,19 @@ def publish(
         )
         plan = Plan(ctx)
         with ctx.remote:
-            scan_and_put(workers, ctx, plan, compression, pipeline)
-            _stage("plan", plan.apply, ctx.deps)
+            scan_and_put(workers, ctx, plan, compression, pipeline, report)
+            _stage(report, "plan", plan.apply, ctx.deps)
             _stage(
-                "commit", commit, ctx.remote, ctx.deps, db_root, ctx.db.name, version
+                report,
+                "commit",
+                commit,
+                ctx.remote,
+                ctx.deps,
+                db_root,
+                ctx.db.name,
+                version,
             )
+        _log_report(report, ctx, workers)
     return ctx.deps
 
 
@@ -200,6 +216,7 @@ def scan_and_put(
     plan: Plan,
     compression: str | int,
     pipeline: bool,
+    report: Report,
 ) -> None:
     r"""Scan every file and put what changed, on the workers of ``scheduler``.
 
@@ -213,6 +230,7 @@ def scan_and_put(
         plan: collects scan results
         compression: see :func:`publish`
         pipeline: see :func:`publish`
+        report: takes the number of files scanned and the stage times
 
     """
     start = time.perf_counter()
@@ -259,6 +277,9 @@ def scan_and_put(
     files, sizes = plan.media_to_scan()
     for batch in scan.batches(files, sizes, scheduler.cores):
         submit("media", None, scan.scan_media, root, batch)
+    report.scanned_media = len(files)
+    report.scanned_tables = len(plan.tables_to_scan())
+    report.scanned_attachments = len(plan.attachments_to_scan())
     scans = pending.count
     scheduler.display.add(
         total_bytes=_scan_bytes(ctx, plan, sizes),
@@ -269,7 +290,7 @@ def scan_and_put(
     def flush() -> None:
         nonlocal start
         if not pipeline:
-            start = _log_stage("scan", start)
+            start = _log_stage(report, "scan", start)
         plan.check_archives()
         submit_puts()
 
@@ -291,7 +312,7 @@ def scan_and_put(
         scans -= 1
         if scans == 0:
             flush()
-    _log_stage("scan_pack_put" if pipeline else "pack_put", start)
+    _log_stage(report, "scan_pack_put" if pipeline else "pack_put", start)
 
 
 def _scan_bytes(ctx: Context, plan: Plan, media_sizes: list[int]) -> int:
@@ -303,15 +324,34 @@ def _scan_bytes(ctx: Context, plan: Plan, media_sizes: list[int]) -> int:
     return sum(media_sizes) + tables + attachments
 
 
-def _stage(name: str, function: Callable, *args):
+def _stage(report: Report, name: str, function: Callable, *args):
     start = time.perf_counter()
     result = function(*args)
-    _log_stage(name, start)
+    _log_stage(report, name, start)
     return result
 
 
-def _log_stage(name: str, start: float) -> float:
-    now = time.perf_counter()
+def _log_stage(report: Report, name: str, start: float) -> float:
+    now = report.stage_done(name, start)
     seconds = now - start
     logger.debug("%s: %.3f s", name, seconds, extra={"stage": name, "seconds": seconds})
     return now
+
+
+def _log_report(report: Report, ctx: Context, scheduler: Scheduler) -> None:
+    r"""Complete the report and log it at INFO."""
+    transfers = ctx.remote.transfers
+    repository = ctx.repository
+    report.database = ctx.db.name
+    report.previous_version = ctx.previous_version
+    report.repository = f"{repository.name} {repository.host} {repository.backend}"
+    report.num_workers = scheduler.num_workers
+    report.cores = scheduler.cores
+    report.archives_put = transfers["archive", "put"]
+    report.archives_skipped = transfers["archive", "skipped"]
+    report.files_put = transfers["file", "put"]
+    report.files_skipped = transfers["file", "skipped"]
+    report.bytes_read = scheduler.display.bytes
+    report.bytes_written = transfers["bytes"]
+    report.finish()
+    logger.info("%s", report.summary(), extra={"report": report})

@@ -26,6 +26,7 @@ and covered by ``tests/test_remote.py``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
 import os
@@ -74,6 +75,10 @@ class Remote:
         self._tmp: str | None = None
         self._lock = threading.Lock()
         self._listed: dict[str, set[str]] = {}
+        self.transfers: Counter = Counter()
+        r"""Files written and skipped, by kind:
+        ``("archive" or "file", "put" or "skipped")``,
+        and ``"bytes"`` written."""
 
     def __enter__(self) -> Remote:
         self.backend.open()
@@ -203,7 +208,7 @@ class Remote:
             )
             return info.md5
 
-        self._put(path, version, write)
+        self._put(path, version, write, "archive")
 
     def put_file(
         self,
@@ -233,9 +238,9 @@ class Remote:
         def write(dst: str, md5: bool) -> str:
             return hashing.copy_md5(src, dst, guard=guard)
 
-        self._put(path, version, write)
+        self._put(path, version, write, "file")
 
-    def _put(self, path: str, version: str, write: Writer) -> None:
+    def _put(self, path: str, version: str, write: Writer, kind: str) -> None:
         r"""Write a file with ``write(dst, md5) -> md5`` and store it at ``path``.
 
         ``write`` may skip computing the MD5 if ``md5`` is ``False``.
@@ -243,11 +248,17 @@ class Remote:
         """
         dst = self.path(path, version)
         if self.is_file_system:
-            self._put_local(dst, write)
+            size = self._put_local(dst, write)
         else:
-            self._put_upload(dst, write)
+            size = self._put_upload(dst, write)
+        with self._lock:
+            if size is None:
+                self.transfers[kind, "skipped"] += 1
+            else:
+                self.transfers[kind, "put"] += 1
+                self.transfers["bytes"] += size
 
-    def _put_local(self, dst: str, write: Writer) -> None:
+    def _put_local(self, dst: str, write: Writer) -> int | None:
         final = self.backend._expand(dst)
         partial = _partial_name(final)
         try:
@@ -256,8 +267,10 @@ class Remote:
             checksum = write(partial, exists)
             if exists and hashing.md5(final) == checksum:
                 os.remove(partial)
-            else:
-                os.replace(partial, final)
+                return None
+            size = os.path.getsize(partial)
+            os.replace(partial, final)
+            return size
         except BaseException as error:
             _remove_quietly(partial)
             if isinstance(error, OSError) and self._in_repository(error):
@@ -273,26 +286,29 @@ class Remote:
             for name in (error.filename, error.filename2)
         )
 
-    def _put_upload(self, dst: str, write: Writer) -> None:
+    def _put_upload(self, dst: str, write: Writer) -> int | None:
         # keep the file name: the MinIO backend derives the content type from it
         folder = tempfile.mkdtemp(dir=self._tmp_root())
         local = os.path.join(folder, dst.rsplit("/", 1)[1])
         try:
             checksum = write(local, True)
             with waiting():
-                self._upload(local, dst, checksum)
+                if self._upload(local, dst, checksum):
+                    return os.path.getsize(local)
+                return None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _upload(self, local: str, dst: str, checksum: str) -> None:
+    def _upload(self, local: str, dst: str, checksum: str) -> bool:
         if self._remote_exists(dst) and self.backend.checksum(dst) == checksum:
-            return
+            return False
         if self.is_minio:
             audbackend.core.utils.call_function_on_backend(
                 self.backend._put_file, local, dst, checksum, False
             )
         else:
             self.backend.put_file(local, dst)
+        return True
 
     def _tmp_root(self) -> str:
         with self._lock:

@@ -138,6 +138,7 @@ class Display:
     def __init__(self, enabled: bool, desc: str):
         self.files = 0
         self.total_files = 0
+        self.bytes = 0
         self._enabled = enabled
         self._desc = desc
         self._lock = threading.Lock()
@@ -192,6 +193,7 @@ class Display:
 
         """
         with self._lock:
+            self.bytes += nbytes
             if files:
                 self.files += files
                 self._postfix()

@@ -44,7 +44,8 @@ class Context:
         db_root: database root
         version: version to publish
         previous_version: version it depends on, or ``None``
-        remote: the repository
+        repository: the repository
+        remote: its adapter
         deps: dependency table of ``previous_version``, or empty
         root_files: files below ``db_root`` and their sizes in bytes
         media: media files referenced by the tables
@@ -59,6 +60,7 @@ class Context:
     db_root: str
     version: str
     previous_version: str | None
+    repository: audb.Repository
     remote: Remote
     deps: audb.Dependencies
     root_files: dict[str, int]
@@ -157,6 +159,7 @@ def validate(
         db_root=db_root,
         version=version,
         previous_version=previous_version,
+        repository=repository,
         remote=Remote(repository.create_backend_interface()),
         deps=deps,
         root_files=root_files,

@@ -48,9 +48,9 @@ def count_puts(monkeypatch) -> list[str]:
     calls = []
     original = remote_module.Remote._put
 
-    def put(self, path, version, write):
+    def put(self, path, version, write, kind):
         calls.append(path)
-        return original(self, path, version, write)
+        return original(self, path, version, write, kind)
 
     monkeypatch.setattr(remote_module.Remote, "_put", put)
     return calls
@@ -61,13 +61,13 @@ def fail_put(monkeypatch, k: int) -> None:
     calls = []
     lock = threading.Lock()
 
-    def put(self, path, version, write):
+    def put(self, path, version, write, kind):
         with lock:
             calls.append(path)
             n = len(calls)
         if n == k:
             raise Injected(f"put {k} of {path}")
-        return original(self, path, version, write)
+        return original(self, path, version, write, kind)
 
     monkeypatch.setattr(remote_module.Remote, "_put", put)
 

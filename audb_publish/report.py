@@ -1,0 +1,155 @@
+r"""What a publish did: counts, bytes and the time of each stage.
+
+:func:`audb_publish.publish` fills one :class:`Report`
+and logs it at INFO on the ``audb_publish`` logger when it succeeded,
+with the report as the record's ``report`` attribute.
+The command line prints it
+and writes :meth:`Report.to_dict` as JSON with ``--report FILE``.
+Its fields are stable: new fields may be added,
+existing ones keep their name and meaning.
+
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+
+@dataclasses.dataclass
+class Report:
+    r"""Summary of one publish.
+
+    Args:
+        database: database name
+        version: published version
+        previous_version: version it is based on, or ``None``
+        repository: repository as ``name host backend``
+        num_workers: ``num_workers`` of the call
+        cores: most jobs that computed at a time
+        scanned_media: media files scanned (checksum and audio properties)
+        scanned_tables: table files scanned
+        scanned_attachments: attachments scanned
+        archives_put: archives written to the repository
+        archives_skipped: archives already in the repository
+            with the same checksum, not written again
+        files_put: other files written: PARQUET tables,
+            the dependency table and the header
+        files_skipped: other files already in the repository
+        bytes_read: bytes read from the database root
+            by scans and archives
+        bytes_written: bytes written to the repository
+        stages: seconds of each stage, in the order they ran
+        seconds: seconds of the whole publish
+
+    Examples:
+        >>> report = Report(database="db", version="1.0.0", seconds=2.0)
+        >>> report.bytes_read = 10_000_000
+        >>> report.to_dict()["read_mb_per_second"]
+        5.0
+
+    """
+
+    database: str = ""
+    version: str = ""
+    previous_version: str | None = None
+    repository: str = ""
+    num_workers: int = 1
+    cores: int = 1
+    scanned_media: int = 0
+    scanned_tables: int = 0
+    scanned_attachments: int = 0
+    archives_put: int = 0
+    archives_skipped: int = 0
+    files_put: int = 0
+    files_skipped: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    stages: dict[str, float] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+    _start: float = dataclasses.field(default_factory=time.perf_counter, repr=False)
+
+    def stage_done(self, name: str, start: float) -> float:
+        r"""Record the end of a stage that began at ``start``.
+
+        Args:
+            name: stage
+            start: :func:`time.perf_counter` at its start
+
+        Returns:
+            :func:`time.perf_counter` now, the start of the next stage
+
+        """
+        now = time.perf_counter()
+        self.stages[name] = self.stages.get(name, 0.0) + now - start
+        return now
+
+    def finish(self) -> Report:
+        r"""Set the total time.
+
+        Returns:
+            the report
+
+        """
+        self.seconds = time.perf_counter() - self._start
+        return self
+
+    def to_dict(self) -> dict:
+        r"""The report as plain types, for JSON.
+
+        Returns:
+            every field, with seconds rounded to milliseconds,
+            plus ``read_mb_per_second``:
+            bytes read per second of the whole publish, in MB (1e6 bytes)
+
+        """
+        fields = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if not field.name.startswith("_")
+        }
+        fields["stages"] = {name: round(s, 3) for name, s in self.stages.items()}
+        fields["seconds"] = round(self.seconds, 3)
+        rate = self.bytes_read / self.seconds / 1e6 if self.seconds > 0 else 0.0
+        fields["read_mb_per_second"] = round(rate, 1)
+        return fields
+
+    def to_json(self) -> str:
+        r"""The report as JSON.
+
+        Returns:
+            JSON text of :meth:`to_dict`
+
+        """
+        return json.dumps(self.to_dict(), indent=2)
+
+    def summary(self) -> str:
+        r"""The report in a few lines, for people.
+
+        Returns:
+            text
+
+        Examples:
+            >>> print(Report(database="db", version="1.0.0").summary())
+            published db 1.0.0 in 0.00 s
+              scanned 0 media, 0 tables, 0 attachments: 0.0 MB read (0.0 MB/s)
+              put 0 archives and 0 files (0.0 MB), 0 already there
+              stages: none
+
+        """
+        data = self.to_dict()
+        stages = ", ".join(f"{name} {s:.2f} s" for name, s in self.stages.items())
+        return "\n".join(
+            [
+                f"published {self.database} {self.version} in {self.seconds:.2f} s",
+                f"  scanned {self.scanned_media} media, {self.scanned_tables} tables, "
+                f"{self.scanned_attachments} attachments: "
+                f"{self.bytes_read / 1e6:.1f} MB read "
+                f"({data['read_mb_per_second']:.1f} MB/s)",
+                f"  put {self.archives_put} archives and {self.files_put} files "
+                f"({self.bytes_written / 1e6:.1f} MB), "
+                f"{self.archives_skipped + self.files_skipped} already there",
+                f"  stages: {stages or 'none'}",
+            ]
+        )
