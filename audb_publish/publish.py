@@ -240,6 +240,7 @@ def scan_and_put(
     pending = Pending()
     jobs: dict[object, tuple[str, str | None]] = {}
     held: list[Put] = []
+    put_bytes = 0
 
     def submit(kind: str, key: str | None, function: Callable, *args) -> None:
         future = scheduler.submit(function, *args, scheduler.progress)
@@ -247,9 +248,8 @@ def scan_and_put(
         pending.add(future)
 
     def ready(items: list[Put]) -> None:
-        scheduler.display.add(
-            total_bytes=sum(item.nbytes for item in items), total_files=len(items)
-        )
+        nonlocal put_bytes
+        put_bytes += sum(item.nbytes for item in items)
         held.extend(items)
         if pipeline:
             submit_puts()
@@ -270,25 +270,32 @@ def scan_and_put(
         held.clear()
 
     root = ctx.db_root
-    for attachment_id, path in plan.attachments_to_scan():
-        submit("attachment", attachment_id, scan.scan_path, root, path, "attachment")
-    for table_id, file in plan.tables_to_scan():
-        submit("table", table_id, scan.scan_path, root, file, "table")
+    attachments = plan.attachments_to_scan()
+    tables = plan.tables_to_scan()
     files, sizes = plan.media_to_scan()
+    report.scanned_media = len(files)
+    report.scanned_tables = len(tables)
+    report.scanned_attachments = len(attachments)
+    # every scanned file may have changed and need a put, until scans tell
+    scan_bytes = _scan_bytes(ctx, plan, sizes)
+    without_scan = plan.media_ready_without_scan()
+    scheduler.display.phase(
+        "scan and put" if pipeline else "scan, then put",
+        total_bytes=2 * scan_bytes + sum(item.nbytes for item in without_scan),
+        total_files=len(files) + len(tables) + len(attachments),
+    )
+    for attachment_id, path in attachments:
+        submit("attachment", attachment_id, scan.scan_path, root, path, "attachment")
+    for table_id, file in tables:
+        submit("table", table_id, scan.scan_path, root, file, "table")
     for batch in scan.batches(files, sizes, scheduler.cores):
         submit("media", None, scan.scan_media, root, batch)
-    report.scanned_media = len(files)
-    report.scanned_tables = len(plan.tables_to_scan())
-    report.scanned_attachments = len(plan.attachments_to_scan())
     scans = pending.count
-    scheduler.display.add(
-        total_bytes=_scan_bytes(ctx, plan, sizes),
-        total_files=len(files) + len(ctx.tables) + len(ctx.attachments),
-    )
-    ready(plan.media_ready_without_scan())
+    ready(without_scan)
 
     def flush() -> None:
         nonlocal start
+        scheduler.display.lower_total(scan_bytes + put_bytes)
         if not pipeline:
             start = _log_stage(report, "scan", start)
         plan.check_archives()
@@ -298,11 +305,9 @@ def scan_and_put(
         flush()
     for future, result in scheduler.drain(pending):
         kind, key = jobs.pop(future)
-        scheduler.display.update(
-            0, files=len(result) if isinstance(result, list) else 1
-        )
         if kind == "put":
             continue
+        scheduler.display.update(0, files=len(result) if kind == "media" else 1)
         if kind == "attachment":
             ready(plan.add_attachment(key, result.checksum, result.signatures))
         elif kind == "table":

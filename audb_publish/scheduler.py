@@ -31,7 +31,10 @@ import concurrent.futures
 import contextlib
 import os
 import queue
+import shutil
+import sys
 import threading
+import time
 import typing
 
 import audeer
@@ -120,87 +123,174 @@ class Cancelled(Exception):
 
 
 class Display:
-    r"""One progress bar for all workers: bytes, files, rate and ETA.
+    r"""One progress display for all workers: bytes, files, rate and ETA.
+
+    Work comes in phases (checking tables, then publishing),
+    each with its totals set once at its start,
+    and lowered once when it turns out
+    that fewer files than estimated need to be put.
+    On a terminal it is a progress bar
+    that fits the terminal's width;
+    otherwise, as in CI logs,
+    it writes a plain line at most every ``interval`` seconds
+    and one when a phase ends.
+    Following audb's ``verbose`` convention,
+    nothing is shown if ``enabled`` is ``False``.
 
     Args:
-        enabled: show the bar
-        desc: text beside the bar
+        enabled: show the display
+        desc: text beside the display, followed by the phase
+        stream: where to write, standard error if ``None``
+        interval: seconds between plain lines
 
     Examples:
         >>> with Display(False, "Publish") as display:
-        ...     display.add(total_bytes=10, total_files=1)
+        ...     display.phase("scan and put", total_bytes=10, total_files=1)
         ...     display.update(10, files=1)
-        ...     display.files
-        1
+        ...     display.files, display.bytes
+        (1, 10)
 
     """
 
-    def __init__(self, enabled: bool, desc: str):
+    def __init__(
+        self,
+        enabled: bool,
+        desc: str,
+        *,
+        stream: typing.TextIO | None = None,
+        interval: float = 10.0,
+    ):
         self.files = 0
         self.total_files = 0
         self.bytes = 0
+        r"""Bytes of all phases."""
         self._enabled = enabled
+        self._name = desc
         self._desc = desc
+        self._stream = stream
+        self._interval = interval
         self._lock = threading.Lock()
         self._bar: tqdm.tqdm | None = None
+        self._done = 0
+        self._total = 0
+        self._started = self._last = time.monotonic()
 
-    def _open(self) -> tqdm.tqdm:
-        # created with the first work, so that errors in validation
-        # are not preceded by an empty bar
-        if self._bar is None:
-            self._bar = tqdm.tqdm(
-                total=0,
-                desc=self._desc,
-                disable=not self._enabled,
-                unit="B",
-                unit_scale=True,
-                ncols=audeer.config.TQDM_COLUMNS,
-                leave=audeer.config.TQDM_LEAVE,
-                bar_format=(
-                    "{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}B/{total_fmt}B "
-                    "[{elapsed}<{remaining}, {rate_fmt}] {postfix}"
-                ),
-                mininterval=0.2,
-            )
-        return self._bar
+    @property
+    def stream(self) -> typing.TextIO:
+        r"""Stream the display writes to."""
+        return sys.stderr if self._stream is None else self._stream
 
     def __enter__(self) -> Display:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        with self._lock:
+            self._end_phase(completed=exc_info[0] is None)
 
-    def add(self, *, total_bytes: int = 0, total_files: int = 0) -> None:
-        r"""Add work to the totals.
+    def phase(self, label: str, *, total_bytes: int, total_files: int = 0) -> None:
+        r"""End the current phase and start one with known totals.
 
         Args:
+            label: name of the phase
             total_bytes: bytes to read
-            total_files: files or archives to finish
+            total_files: files to finish
 
         """
         with self._lock:
-            self.total_files += total_files
-            self._open().total += total_bytes
-            self._postfix()
+            self._end_phase(completed=True)
+            self._desc = f"{self._name} ({label})"
+            self._done = self.files = 0
+            self._total = total_bytes
+            self.total_files = total_files
+            self._started = self._last = time.monotonic()
+            if self._enabled and self.stream.isatty():
+                self._bar = self._new_bar()
+
+    def lower_total(self, total_bytes: int) -> None:
+        r"""Lower the bytes of the current phase to what is now known.
+
+        Args:
+            total_bytes: bytes of the phase, no more than set at its start
+
+        """
+        with self._lock:
+            self._total = max(min(self._total, total_bytes), self._done)
+            if self._bar is not None:
+                self._bar.total = self._total
+                self._bar.refresh()
 
     def update(self, nbytes: int, *, files: int = 0) -> None:
         r"""Record finished work.
 
         Args:
             nbytes: bytes read
-            files: files or archives finished
+            files: files finished
 
         """
         with self._lock:
             self.bytes += nbytes
-            if files:
-                self.files += files
-                self._postfix()
-            self._open().update(nbytes)
+            self._done += nbytes
+            self.files += files
+            if self._bar is not None:
+                if files:
+                    self._bar.set_postfix_str(self._files(), False)
+                self._bar.update(nbytes)
+            elif self._enabled and time.monotonic() - self._last >= self._interval:
+                self._line()
 
-    def _postfix(self) -> None:
-        self._open().set_postfix_str(f"{self.files}/{self.total_files} files", False)
+    def _new_bar(self) -> tqdm.tqdm:
+        columns = shutil.get_terminal_size((audeer.config.TQDM_COLUMNS, 24)).columns
+        bar = tqdm.tqdm(
+            total=self._total,
+            desc=self._desc,
+            file=self.stream,
+            unit="B",
+            unit_scale=True,
+            # one column less than the terminal, so that a line never wraps
+            ncols=max(20, min(audeer.config.TQDM_COLUMNS, columns - 1)),
+            leave=audeer.config.TQDM_LEAVE,
+            bar_format=(
+                "{desc} {percentage:3.0f}%|{bar}| {n_fmt}B/{total_fmt}B "
+                "[{elapsed}<{remaining}, {rate_fmt}] {postfix}"
+            ),
+            mininterval=0.2,
+            smoothing=0,
+        )
+        bar.set_postfix_str(self._files(), False)
+        return bar
+
+    def _files(self) -> str:
+        return f"{self.files}/{self.total_files} files" if self.total_files else ""
+
+    def _line(self) -> None:
+        r"""A plain line: percentage, bytes, files, rate, ETA."""
+        self._last = now = time.monotonic()
+        seconds = now - self._started
+        percent = 100 * self._done / self._total if self._total else 100.0
+        rate = self._done / seconds if seconds > 0 else 0.0
+        left = (self._total - self._done) / rate if rate > 0 else 0.0
+        text = (
+            f"{self._desc}: {percent:3.0f}% "
+            f"{self._done / 1e6:.1f}/{self._total / 1e6:.1f} MB, "
+            f"{rate / 1e6:.1f} MB/s, {seconds:.0f} s"
+        )
+        if self.total_files:
+            text += f", {self._files()}"
+        if self._done < self._total:
+            text += f", about {left:.0f} s left"
+        print(text, file=self.stream, flush=True)
+
+    def _end_phase(self, completed: bool) -> None:
+        if self._bar is not None:
+            if completed:
+                self._bar.n = self._bar.total
+                self._bar.refresh()
+            self._bar.close()
+            self._bar = None
+        elif self._enabled and self._total and completed:
+            self._done = max(self._done, self._total)
+            self._line()
+        self._total = 0
 
 
 class Scheduler:

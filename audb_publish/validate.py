@@ -380,11 +380,13 @@ def read_indices(
     """
     table_ids = list(db.misc_tables) + list(db.tables)
     sizes = {table_id: _table_bytes(db_root, table_id) for table_id in table_ids}
-    scheduler.display.add(total_bytes=sum(sizes.values()))
+    scheduler.display.phase(
+        "check tables", total_bytes=sum(sizes.values()), total_files=len(table_ids)
+    )
 
     def read(table_id: str) -> pd.Index:
         index = table_index(db_root, table_id, db[table_id])
-        scheduler.display.update(sizes[table_id])
+        scheduler.display.update(sizes[table_id], files=1)
         return index
 
     futures = [scheduler.submit(read, table_id) for table_id in table_ids]
