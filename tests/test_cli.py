@@ -360,3 +360,30 @@ def test_status_in_this_process(monkeypatch):
     # an editable install has no hook in site-packages
     assert lines[2].startswith("The start-up hook audb_publish.pth is not installed")
     assert lines[3].startswith("Invalid options, audb.publish will raise: ")
+
+
+def test_status_command(monkeypatch, tmp_path, capsys):
+    import site
+
+    (tmp_path / "audb_publish.pth").write_text("")
+    monkeypatch.setattr(site, "getsitepackages", lambda: [str(tmp_path)])
+    monkeypatch.setenv("AUDB_PUBLISH_PATCH", "1")
+    monkeypatch.delenv("AUDB_PUBLISH_OPTIONS", raising=False)
+    assert cli.main(["status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        "AUDB_PUBLISH_PATCH=1: new processes patch audb.publish when they import audb."
+    )
+    assert lines[2] == (
+        f"The start-up hook is installed: {tmp_path / 'audb_publish.pth'}"
+    )
+
+
+def test_describe_a_backend_error_without_cause():
+    import audbackend
+
+    error = audbackend.BackendError(PermissionError("no write access to /srv"))
+    assert cli.describe(error).splitlines()[1] == (
+        "  caused by PermissionError: no write access to /srv"
+    )
+    assert cli.describe(ValueError("plain")) == "audb-publish: error: plain"
