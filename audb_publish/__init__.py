@@ -3,14 +3,16 @@
 Importing this package changes nothing in :mod:`audb`.
 Call :func:`audb_publish.publish` directly,
 or :func:`audb_publish.patch` to make :func:`audb.publish` use it.
+:func:`audb_publish.dry_run` tells what a publish would put.
 
 """
 
+from audb_publish.dry_run import dry_run
 from audb_publish.patching import is_patched
 from audb_publish.patching import patch
 from audb_publish.patching import patched
 from audb_publish.patching import unpatch
 from audb_publish.publish import publish
 
-__all__ = ["is_patched", "patch", "patched", "publish", "unpatch"]
+__all__ = ["dry_run", "is_patched", "patch", "patched", "publish", "unpatch"]
 __version__ = "0.1.0"

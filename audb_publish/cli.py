@@ -4,6 +4,7 @@
 
     $ audb-publish publish DB_ROOT VERSION --repository NAME HOST BACKEND
     $ audb-publish run publish_my_db.py --its-own-args
+    $ audb-publish plan DB_ROOT VERSION --repository NAME HOST BACKEND --json
     $ audb-publish status
 
 ``publish`` looks up earlier versions in ``--repository`` only,
@@ -28,6 +29,7 @@ import sys
 import audb
 import audbackend
 
+from audb_publish.dry_run import dry_run
 from audb_publish.patching import patched
 from audb_publish.patching import status
 from audb_publish.publish import logger
@@ -37,6 +39,7 @@ from audb_publish.report import Report
 ERRORS = (
     audbackend.BackendError,
     FileNotFoundError,
+    KeyError,
     NotADirectoryError,
     RuntimeError,
     ValueError,
@@ -90,35 +93,7 @@ def parser() -> argparse.ArgumentParser:
         help="publish a database",
         description="Publish a database, as audb.publish() does.",
     )
-    pub.add_argument("db_root", help="root folder of the database")
-    pub.add_argument("version", help="version to publish")
-    pub.add_argument(
-        "--repository",
-        nargs=3,
-        metavar=("NAME", "HOST", "BACKEND"),
-        help="repository to publish to, "
-        "where earlier versions are looked up, "
-        "e.g. data /srv/repos file-system",
-    )
-    pub.add_argument(
-        "--config-repositories",
-        action="store_true",
-        help="also look up earlier versions in the repositories "
-        "of audb's configuration (audb.config.REPOSITORIES); "
-        "without --repository, publish to that of the previous version",
-    )
-    pub.add_argument(
-        "--previous-version",
-        default="latest",
-        help="version this one is based on, 'latest' or 'none'",
-    )
-    pub.add_argument(
-        "--num-workers",
-        type=_positive_int,
-        default=1,
-        help="most jobs at a time; hashing and compressing use at most "
-        "the cores of this process, uploads up to this number",
-    )
+    _database_arguments(pub)
     pub.add_argument("--pipeline", action="store_true", help="put while scanning")
     pub.add_argument(
         "--compression",
@@ -132,7 +107,55 @@ def parser() -> argparse.ArgumentParser:
         help="write what the publish did as JSON to FILE "
         "(fields: see audb_publish.report.Report)",
     )
+
+    plan = commands.add_parser(
+        "plan",
+        help="tell what publish would put, without writing anything",
+        description="Validate and scan a database as publish does, "
+        "and tell what it would put, without writing anything. "
+        "Exits with 1 and publish's error if the database cannot be published.",
+    )
+    _database_arguments(plan)
+    plan.add_argument("--quiet", action="store_true", help="no progress display")
+    plan.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON (fields: see audb_publish.dry_run.DryRun)",
+    )
     return main
+
+
+def _database_arguments(command: argparse.ArgumentParser) -> None:
+    r"""Arguments of ``publish`` and ``plan``: database, version, repository."""
+    command.add_argument("db_root", help="root folder of the database")
+    command.add_argument("version", help="version to publish")
+    command.add_argument(
+        "--repository",
+        nargs=3,
+        metavar=("NAME", "HOST", "BACKEND"),
+        help="repository to publish to, "
+        "where earlier versions are looked up, "
+        "e.g. data /srv/repos file-system",
+    )
+    command.add_argument(
+        "--config-repositories",
+        action="store_true",
+        help="also look up earlier versions in the repositories "
+        "of audb's configuration (audb.config.REPOSITORIES); "
+        "without --repository, publish to that of the previous version",
+    )
+    command.add_argument(
+        "--previous-version",
+        default="latest",
+        help="version this one is based on, 'latest' or 'none'",
+    )
+    command.add_argument(
+        "--num-workers",
+        type=_positive_int,
+        default=1,
+        help="most jobs at a time; hashing and compressing use at most "
+        "the cores of this process, uploads up to this number",
+    )
 
 
 def _positive_int(value: str) -> int:
@@ -166,8 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         # errors of the script itself keep their traceback
         return run_script(args.script, args.args)
+    command = plan_command if args.command == "plan" else publish_command
     try:
-        return publish_command(args)
+        return command(args)
     except ERRORS as error:
         print(describe(error), file=sys.stderr)
         return 1
@@ -270,16 +294,13 @@ def repositories(lookup: list[audb.Repository]) -> Iterator[None]:
         audb.config.REPOSITORIES = before
 
 
-def publish_command(args: argparse.Namespace) -> int:
-    r"""Publish a database from parsed arguments.
-
-    Args:
-        args: parsed arguments of the ``publish`` command
-
-    Returns:
-        exit code
+def _database(
+    args: argparse.Namespace,
+) -> tuple[audb.Repository | None, list[audb.Repository], str | None]:
+    r"""Repository, where to look up versions, and previous version.
 
     Raises:
+        NotADirectoryError: if the database root is not a folder
         ValueError: if neither ``--repository``
             nor ``--config-repositories`` is given
 
@@ -299,6 +320,44 @@ def publish_command(args: argparse.Namespace) -> int:
     previous = args.previous_version
     if previous.lower() == "none":
         previous = None
+    return repository, lookup, previous
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    r"""Tell what a publish would put, from parsed arguments.
+
+    Args:
+        args: parsed arguments of the ``plan`` command
+
+    Returns:
+        exit code
+
+    """
+    repository, lookup, previous = _database(args)
+    with repositories(lookup):
+        run = dry_run(
+            args.db_root,
+            args.version,
+            repository,
+            previous_version=previous,
+            num_workers=args.num_workers,
+            verbose=not args.quiet,
+        )
+    print(run.to_json() if args.json else run.summary())
+    return 0
+
+
+def publish_command(args: argparse.Namespace) -> int:
+    r"""Publish a database from parsed arguments.
+
+    Args:
+        args: parsed arguments of the ``publish`` command
+
+    Returns:
+        exit code
+
+    """
+    repository, lookup, previous = _database(args)
     compression = args.compression
     if compression.isdigit():
         compression = int(compression)

@@ -468,6 +468,41 @@ class Plan:
         sizes = self.ctx.root_files
         return sum(sizes.get(f, 0) for f in files)
 
+    # what changed
+
+    def changes(self) -> dict[str, dict[str, list[str]]]:
+        r"""New, altered and removed files; call once every scan finished.
+
+        Returns:
+            for ``"media"``, ``"tables"`` and ``"attachments"``,
+            the sorted paths, relative to the database root,
+            that are ``"new"``, ``"altered"`` or ``"removed"``
+
+        """
+        attachments = {
+            self.ctx.db.attachments[a].path: c
+            for a, c in self._attachment_checksums.items()
+        }
+        tables = {self.ctx.tables[t]: c for t, c in self._table_checksums.items()}
+        return {
+            "media": {
+                "new": sorted(self._new),
+                "altered": sorted(values[0] for values in self._update_values),
+                "removed": sorted(self._removed_media),
+            },
+            "tables": self._changed_files(tables, self._removed_tables),
+            "attachments": self._changed_files(attachments, self._removed_attachments),
+        }
+
+    def _changed_files(
+        self, checksums: Mapping[str, str], removed: Iterable[str]
+    ) -> dict[str, list[str]]:
+        return {
+            "new": sorted(f for f in checksums if f not in self._checksums),
+            "altered": sorted(f for f in checksums if f in self._checksums),
+            "removed": sorted(removed),
+        }
+
     # dependency table
 
     def apply(self, deps: audb.Dependencies) -> None:

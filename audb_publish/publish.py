@@ -7,6 +7,7 @@ validate -> scan -> plan -> pack and put -> commit
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 import logging
 import time
@@ -237,27 +238,13 @@ def scan_and_put(
     # as in audb, scan errors win over an archive name the backend forbids,
     # which is raised before anything is put
     pipeline = pipeline and plan.archives_valid
-    pending = Pending()
-    jobs: dict[object, tuple[str, str | None]] = {}
+    jobs = Jobs(scheduler)
     held: list[Put] = []
-    put_bytes = 0
-
-    def submit(kind: str, key: str | None, function: Callable, *args) -> None:
-        future = scheduler.submit(function, *args, scheduler.progress)
-        jobs[future] = (kind, key)
-        pending.add(future)
-
-    def ready(items: list[Put]) -> None:
-        nonlocal put_bytes
-        put_bytes += sum(item.nbytes for item in items)
-        held.extend(items)
-        if pipeline:
-            submit_puts()
 
     def submit_puts() -> None:
         sizes = [item.nbytes for item in held]
         for batch in scan.batches(held, sizes, scheduler.num_workers):
-            submit(
+            jobs.submit(
                 "put",
                 None,
                 pack.put_many,
@@ -269,6 +256,93 @@ def scan_and_put(
             )
         held.clear()
 
+    def ready(items: list[Put]) -> None:
+        held.extend(items)
+        if pipeline:
+            submit_puts()
+
+    def scanned() -> None:
+        nonlocal start
+        if not pipeline:
+            start = _log_stage(report, "scan", start)
+        plan.check_archives()
+        submit_puts()
+
+    label = "scan and put" if pipeline else "scan, then put"
+    scan_all(jobs, ctx, plan, report, ready, scanned, label)
+    _log_stage(report, "scan_pack_put" if pipeline else "pack_put", start)
+
+
+class Jobs:
+    r"""Jobs of one stage on a scheduler, each with a kind and a key.
+
+    Args:
+        scheduler: worker pool
+
+    """
+
+    def __init__(self, scheduler: Scheduler):
+        self.scheduler = scheduler
+        self._pending = Pending()
+        self._kinds: dict[object, tuple[str, str | None]] = {}
+
+    def submit(self, kind: str, key: str | None, function: Callable, *args) -> None:
+        r"""Submit ``function(*args, progress)``.
+
+        Args:
+            kind: kind of job
+            key: ID of what the job works on, or ``None``
+            function: job
+            *args: its arguments, before the progress callback
+
+        """
+        future = self.scheduler.submit(function, *args, self.scheduler.progress)
+        self._kinds[future] = (kind, key)
+        self._pending.add(future)
+
+    @property
+    def count(self) -> int:
+        r"""Jobs not finished yet."""
+        return self._pending.count
+
+    def finished(self) -> Iterator[tuple[str, str | None, object]]:
+        r"""Kind, key and result of jobs as they finish, also those added meanwhile.
+
+        Yields:
+            kind, key and result
+
+        Raises:
+            Exception: the error of the earliest submitted job that fails
+
+        """
+        for future, result in self.scheduler.drain(self._pending):
+            kind, key = self._kinds.pop(future)
+            yield kind, key, result
+
+
+def scan_all(
+    jobs: Jobs,
+    ctx: Context,
+    plan: Plan,
+    report: Report,
+    ready: Callable[[list[Put]], None],
+    scanned: Callable[[], None],
+    label: str,
+) -> None:
+    r"""Scan attachments, tables and media, and tell what is ready to be put.
+
+    Args:
+        jobs: where the scans are submitted;
+            ``ready`` and ``scanned`` may submit puts there, too
+        ctx: validated publication
+        plan: collects scan results
+        report: takes the number of files scanned
+        ready: takes archives and files to put as they become known
+        scanned: called once every scan finished
+        label: name of the phase in the progress display
+
+    """
+    display = jobs.scheduler.display
     root = ctx.db_root
     attachments = plan.attachments_to_scan()
     tables = plan.tables_to_scan()
@@ -279,45 +353,47 @@ def scan_and_put(
     # every scanned file may have changed and need a put, until scans tell
     scan_bytes = _scan_bytes(ctx, plan, sizes)
     without_scan = plan.media_ready_without_scan()
-    scheduler.display.phase(
-        "scan and put" if pipeline else "scan, then put",
+    display.phase(
+        label,
         total_bytes=2 * scan_bytes + sum(item.nbytes for item in without_scan),
         total_files=len(files) + len(tables) + len(attachments),
     )
-    for attachment_id, path in attachments:
-        submit("attachment", attachment_id, scan.scan_path, root, path, "attachment")
-    for table_id, file in tables:
-        submit("table", table_id, scan.scan_path, root, file, "table")
-    for batch in scan.batches(files, sizes, scheduler.cores):
-        submit("media", None, scan.scan_media, root, batch)
-    scans = pending.count
-    ready(without_scan)
+    put_bytes = 0
 
-    def flush() -> None:
-        nonlocal start
-        scheduler.display.lower_total(scan_bytes + put_bytes)
-        if not pipeline:
-            start = _log_stage(report, "scan", start)
-        plan.check_archives()
-        submit_puts()
+    def take(items: list[Put]) -> None:
+        nonlocal put_bytes
+        put_bytes += sum(item.nbytes for item in items)
+        ready(items)
+
+    for attachment_id, path in attachments:
+        kind = "attachment"
+        jobs.submit(kind, attachment_id, scan.scan_path, root, path, kind)
+    for table_id, file in tables:
+        jobs.submit("table", table_id, scan.scan_path, root, file, "table")
+    for batch in scan.batches(files, sizes, jobs.scheduler.cores):
+        jobs.submit("media", None, scan.scan_media, root, batch)
+    scans = jobs.count
+    take(without_scan)
+
+    def done() -> None:
+        display.lower_total(scan_bytes + put_bytes)
+        scanned()
 
     if scans == 0:
-        flush()
-    for future, result in scheduler.drain(pending):
-        kind, key = jobs.pop(future)
+        done()
+    for kind, key, result in jobs.finished():
         if kind == "put":
             continue
-        scheduler.display.update(0, files=len(result) if kind == "media" else 1)
+        display.update(0, files=len(result) if kind == "media" else 1)
         if kind == "attachment":
-            ready(plan.add_attachment(key, result.checksum, result.signatures))
+            take(plan.add_attachment(key, result.checksum, result.signatures))
         elif kind == "table":
-            ready(plan.add_table(key, result.checksum, result.signatures))
+            take(plan.add_table(key, result.checksum, result.signatures))
         else:
-            ready(plan.add_media(result))
+            take(plan.add_media(result))
         scans -= 1
         if scans == 0:
-            flush()
-    _log_stage(report, "scan_pack_put" if pipeline else "pack_put", start)
+            done()
 
 
 def _scan_bytes(ctx: Context, plan: Plan, media_sizes: list[int]) -> int:

@@ -143,6 +143,20 @@ class Remote:
         """
         return self.interface.exists(path, version)
 
+    def present(self, paths: Sequence[str], version: str) -> list[bool]:
+        r"""Tell which paths exist in ``version``, listing each folder once.
+
+        Args:
+            paths: unversioned paths
+            version: version string
+
+        Returns:
+            per path, ``True`` if it exists
+
+        """
+        with waiting():
+            return [self._remote_exists(self.path(p, version)) for p in paths]
+
     def remove_file(self, path: str, version: str) -> None:
         r"""Remove ``path`` in ``version``.
 

@@ -108,6 +108,8 @@ def validate(
     archives: Mapping[str, str] | None,
     previous_version: str | None,
     cache_root: str | None,
+    *,
+    converted_root: str | None = None,
 ) -> Context:
     r"""Validate a database before it is published.
 
@@ -119,6 +121,9 @@ def validate(
         archives: archive names of new media files
         previous_version: version it depends on, ``"latest"`` or ``None``
         cache_root: cache of audb, used to read the previous dependencies
+        converted_root: where tables stored only as pickle
+            are saved as PARQUET, ``db_root`` if ``None``;
+            tables saved elsewhere are named by their absolute path
 
     Returns:
         context of the publication
@@ -150,7 +155,7 @@ def validate(
     check_duplicates(scheduler, indices)
     root_files = list_files(db_root)
     check_missing_media(media, root_files, deps)
-    tables = table_files(db, db_root)
+    tables = table_files(db, db_root, converted_root or db_root)
     check_tables_as_media(db_root, media, tables)
     attachments = check_attachments(db, db_root, media, deps)
     check_new_media_extensions(media, root_files, deps)
@@ -546,28 +551,39 @@ def check_missing_media(
     )
 
 
-def table_files(db: audformat.Database, db_root: str) -> dict[str, str]:
+def table_files(
+    db: audformat.Database, db_root: str, converted_root: str
+) -> dict[str, str]:
     r"""File that stores each table, saving pickle-only tables as PARQUET.
 
     A table stored as PARQUET is published from that file,
     else from its CSV file.
-    A table stored only as pickle is saved as PARQUET first.
+    A table stored only as pickle is saved as PARQUET first,
+    as :func:`audb.publish` does.
 
     Args:
         db: database header, pickle-only tables loaded
         db_root: database root
+        converted_root: where pickle-only tables are saved
 
     Returns:
-        table ID and file name relative to ``db_root``
+        table ID and file name relative to ``db_root``,
+        or its absolute path if saved outside ``db_root``
 
     """
     files = {}
     for table_id in list(db):
-        base = os.path.join(db_root, f"db.{table_id}")
+        name = f"db.{table_id}"
+        base = os.path.join(db_root, name)
         if not os.path.exists(f"{base}.csv") and not os.path.exists(f"{base}.parquet"):
+            if converted_root != db_root:
+                path = os.path.join(os.path.abspath(converted_root), name)
+                db[table_id].save(path, storage_format="parquet")
+                files[table_id] = f"{path}.parquet"
+                continue
             db[table_id].save(base, storage_format="parquet")
         ext = "parquet" if os.path.exists(f"{base}.parquet") else "csv"
-        files[table_id] = f"db.{table_id}.{ext}"
+        files[table_id] = f"{name}.{ext}"
     return files
 
 

@@ -1,0 +1,223 @@
+"""The dry run tells what publish then puts, and writes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+
+import audb
+import audeer
+import pytest
+
+import audb_publish
+from audb_publish import cli
+from audb_publish import remote as remote_module
+
+from conftest import ARCHIVES
+from conftest import NAME
+from conftest import only_repository
+from conftest import repository_files
+from conftest import update_database
+from test_errors import CASES
+from test_errors import NAME as SMALL
+from test_errors import run
+from test_errors import small_db
+
+
+def _folder_state(root: str) -> dict[str, str]:
+    r"""MD5 of every file below ``root``, and every folder."""
+    state = {}
+    for folder, folders, files in os.walk(root):
+        for name in folders:
+            state[os.path.relpath(os.path.join(folder, name), root)] = "folder"
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as fp:
+                state[os.path.relpath(path, root)] = hashlib.md5(fp.read()).hexdigest()
+    return state
+
+
+def _repository_state(repository, tmp) -> dict[str, str]:
+    if repository.backend == "file-system":
+        return _folder_state(os.path.join(repository.host, repository.name))
+    return {path: "" for path in repository_files(repository)}
+
+
+def _puts(monkeypatch) -> list[str]:
+    r"""Record the paths publish puts, without versions."""
+    calls = []
+    original = remote_module.Remote._put
+
+    def put(self, path, version, write, kind):
+        calls.append(path)
+        return original(self, path, version, write, kind)
+
+    monkeypatch.setattr(remote_module.Remote, "_put", put)
+    return calls
+
+
+def _check(db_root, version, repository, monkeypatch, tmp_path, **kwargs):
+    r"""Dry run, then publish: same puts, nothing written by the dry run."""
+    before = _folder_state(db_root), _repository_state(repository, tmp_path)
+    run = audb_publish.dry_run(db_root, version, repository, **kwargs)
+    after = _folder_state(db_root), _repository_state(repository, tmp_path)
+    assert after == before
+    existed = {
+        file
+        for put in run.puts
+        for file in put.files
+        if os.path.exists(os.path.join(db_root, file))
+    }
+    puts = _puts(monkeypatch)
+    deps = audb_publish.publish(db_root, version, repository, verbose=False, **kwargs)
+    monkeypatch.undo()
+    header_and_deps = [f"/{NAME}/db.parquet", f"/{NAME}/db.yaml"]
+    assert sorted(puts) == sorted([put.path for put in run.puts] + header_and_deps)
+    assert run.present == 0
+    # members that are not on disk are downloaded by publish and count no bytes;
+    # tables stored only as pickle count as the PARQUET file publish saves
+    assert run.bytes == sum(
+        os.path.getsize(os.path.join(db_root, file))
+        for put in run.puts
+        for file in put.files
+        if file in existed or file.startswith("db.")
+    )
+    return run, deps
+
+
+@pytest.mark.parametrize("backend", ["file-system", "s3"])
+@pytest.mark.parametrize("num_workers", [1, 3])
+def test_dry_run_tells_what_publish_puts(
+    backend, num_workers, repositories, template, tmp_path, monkeypatch
+):
+    repository = repositories.new(backend)
+    cache = audeer.mkdir(tmp_path, "cache")
+    with only_repository(repository, cache):
+        v1 = str(tmp_path / "v1")
+        shutil.copytree(template, v1)
+        run, _ = _check(
+            v1,
+            "1.0.0",
+            repository,
+            monkeypatch,
+            tmp_path,
+            archives=ARCHIVES,
+            num_workers=num_workers,
+        )
+        assert run.previous_version is None
+        assert run.changes["media"]["altered"] == []
+        assert run.changes["media"]["removed"] == []
+        assert len(run.changes["media"]["new"]) > 5
+        v2 = str(tmp_path / "v2")
+        audb.load_to(v2, NAME, version="1.0.0", only_metadata=True, cache_root=cache)
+        archives = update_database(v2, template)
+        run, deps = _check(
+            v2,
+            "1.1.0",
+            repository,
+            monkeypatch,
+            tmp_path,
+            archives=archives,
+            num_workers=num_workers,
+        )
+    assert run.previous_version == "1.0.0"
+    media = run.changes["media"]
+    assert media["new"] == ["bundle2/c3.wav", "wav/new.wav"]
+    assert media["altered"] == ["bundle/b2.wav", "wav/c.wav"]
+    assert media["removed"] == ["bundle/b3.wav", "bundle2/c1.wav", "wav/g.wav"]
+    assert run.changes["attachments"]["altered"] == ["docs"]
+    assert len(run.changes["attachments"]["removed"]) == 1
+    assert run.changes["tables"]["altered"]
+    for kind, changes in run.changes.items():
+        for file in changes["new"] + changes["altered"]:
+            assert deps.version(file) == "1.1.0", (kind, file)
+        for file in changes["removed"]:
+            assert file not in deps.files
+
+
+def test_present_archives_after_an_interrupted_publish(
+    repositories, tmp_path, monkeypatch, capsys
+):
+    repository = repositories.new("file-system")
+    root = str(tmp_path / "db")
+    small_db(root)
+    with only_repository(repository, str(tmp_path / "cache")):
+        put = remote_module.Remote.put_file
+
+        def fail_on_header(self, src, path, version, **kwargs):
+            if path.endswith("db.yaml"):
+                raise OSError("disk full")
+            return put(self, src, path, version, **kwargs)
+
+        monkeypatch.setattr(remote_module.Remote, "put_file", fail_on_header)
+        with pytest.raises(OSError):
+            audb_publish.publish(
+                root, "1.0.0", repository, previous_version=None, verbose=False
+            )
+        monkeypatch.undo()
+        args = [repository.name, repository.host, repository.backend]
+        argv = ["plan", root, "1.0.0", "--repository", *args, "--quiet"]
+        assert cli.main([*argv, "--previous-version", "none", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # 2 media archives and the PARQUET table
+    assert (report["archives"], report["files"], report["present"]) == (2, 1, 3)
+    assert report["database"] == SMALL
+
+
+def test_human_summary(repositories, tmp_path, capsys):
+    repository = repositories.new("file-system")
+    root = str(tmp_path / "db")
+    small_db(root)
+    args = [repository.name, repository.host, repository.backend]
+    argv = ["plan", root, "1.0.0", "--repository", *args, "--quiet"]
+    assert cli.main([*argv, "--previous-version", "none"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"publish {SMALL} 1.0.0 (from scratch) to {' '.join(args)} would put",
+        "  media: 2 new, 0 altered, 0 removed",
+        "  tables: 1 new, 0 altered, 0 removed",
+        "  attachments: 0 new, 0 altered, 0 removed",
+        f"  2 archives and 1 files, {_mb(root)} MB before compression, 0 already there",
+    ]
+    assert os.listdir(os.path.join(repository.host, repository.name)) == []
+
+
+def _mb(root) -> str:
+    files = ["a.wav", "b.wav", "db.files.parquet"]
+    return f"{sum(os.path.getsize(os.path.join(root, f)) for f in files) / 1e6:.1f}"
+
+
+ACCEPTED = set(inspect.signature(audb_publish.dry_run).parameters)
+
+
+def _dry_run(*args, verbose, **kwargs):
+    return audb_publish.dry_run(*args, **kwargs)
+
+
+WRITE_ERRORS = {"file_where_repository_folder_must_be"}
+r"""Errors of writing to the repository, which a dry run does not do."""
+
+
+@pytest.mark.parametrize("case", sorted(set(CASES) - WRITE_ERRORS))
+def test_same_error_as_publish(case, repositories, tmp_path):
+    errors = {}
+    for side, function in [
+        ("publish", audb_publish.publish),
+        ("dry_run", _dry_run),
+    ]:
+        root = str(tmp_path / side)
+        small_db(root)
+        repository = repositories.new("file-system")
+        kwargs = CASES[case](root, repository)
+        if not set(kwargs) <= ACCEPTED | {"version"}:
+            pytest.skip(f"dry_run has no argument {sorted(set(kwargs) - ACCEPTED)}")
+        if side == "dry_run":
+            before = _folder_state(root)
+        cache = audeer.mkdir(tmp_path, f"cache-{side}")
+        error = run(function, root, repository, kwargs, cache)
+        errors[side] = type(error), str(error).replace(root, "<root>")
+        if side == "dry_run":
+            assert _folder_state(root) == before
+    assert errors["dry_run"] == errors["publish"]
