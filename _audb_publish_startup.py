@@ -34,8 +34,9 @@ class _PatchAfterImport:
 
         def exec_and_patch(module):
             exec_module(module)
-            if "audb_publish.patching" in sys.modules:
-                # audb_publish is importing audb: it patches once loaded
+            if "audb_publish" in sys.modules:
+                # audb_publish is importing audb: its module patching
+                # patches at the end of its import
                 global requested
                 requested = True
                 return
