@@ -156,6 +156,13 @@ def _database_arguments(command: argparse.ArgumentParser) -> None:
         help="most jobs at a time; hashing and compressing use at most "
         "the cores of this process, uploads up to this number",
     )
+    command.add_argument(
+        "--no-checksum-cache",
+        dest="checksum_cache",
+        action="store_false",
+        help="read every media file, "
+        "instead of taking unchanged ones from the checksum cache",
+    )
 
 
 def _positive_int(value: str) -> int:
@@ -342,6 +349,7 @@ def plan_command(args: argparse.Namespace) -> int:
             previous_version=previous,
             num_workers=args.num_workers,
             verbose=not args.quiet,
+            checksum_cache=args.checksum_cache,
         )
     print(run.to_json() if args.json else run.summary())
     return 0
@@ -371,6 +379,7 @@ def publish_command(args: argparse.Namespace) -> int:
             verbose=not args.quiet,
             pipeline=args.pipeline,
             compression=compression,
+            checksum_cache=args.checksum_cache,
         )
     print(f"published {args.version}: {len(deps)} files in the dependency table")
     (report,) = reports

@@ -5,7 +5,8 @@ r"""Dry run: what a publish would put, without writing anything.
 it validates exactly as publish does
 and scans every file as publish does,
 then stops before anything is compressed or put.
-It writes nothing to the repository or the database root;
+It writes nothing to the repository, the database root
+or the checksum cache;
 the previous version's dependency table is read
 into a temporary folder, removed afterwards.
 
@@ -21,6 +22,7 @@ import tempfile
 
 import audb
 
+from audb_publish.checksum_cache import ChecksumCache
 from audb_publish.plan import Plan
 from audb_publish.plan import Put
 from audb_publish.publish import Jobs
@@ -164,8 +166,10 @@ def dry_run(
     *,
     archives: Mapping[str, str] | None = None,
     previous_version: str | None = "latest",
+    cache_root: str | None = None,
     num_workers: int | None = 1,
     verbose: bool = False,
+    checksum_cache: bool = True,
 ) -> DryRun:
     r"""Tell what :func:`audb_publish.publish` would do, without doing it.
 
@@ -181,8 +185,14 @@ def dry_run(
         repository: see :func:`audb_publish.publish`
         archives: see :func:`audb_publish.publish`
         previous_version: see :func:`audb_publish.publish`
+        cache_root: where the checksum cache is read,
+            see :func:`audb_publish.publish`;
+            the previous version's dependency table is read
+            into a temporary folder
         num_workers: see :func:`audb_publish.publish`
         verbose: show progress
+        checksum_cache: read the checksum cache, never write it,
+            see :func:`audb_publish.publish`
 
     Returns:
         what a publish would put
@@ -219,6 +229,7 @@ def dry_run(
             converted_root=tmp,
         )
         plan = Plan(ctx)
+        cache = ChecksumCache.load(db_root, cache_root) if checksum_cache else None
         puts: list[Put] = []
         with ctx.remote:
             scan_all(
@@ -229,6 +240,7 @@ def dry_run(
                 puts.extend,
                 plan.check_archives,
                 "scan",
+                cache,
             )
             puts.sort(key=lambda put: put.path)
             present = ctx.remote.present([put.path for put in puts], version)

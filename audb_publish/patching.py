@@ -58,6 +58,7 @@ def _parse_compression(value: str) -> str | int:
 _OPTION_PARSERS = {
     "pipeline": (_parse_bool, "true or false"),
     "verbose": (_parse_bool, "true or false"),
+    "checksum_cache": (_parse_bool, "true or false"),
     "num_workers": (_parse_workers, "a positive integer"),
     "compression": (_parse_compression, "auto, zlib, deflate, store, 1, 2 or 3"),
 }
@@ -108,7 +109,8 @@ def options_from_environment(text: str | None = None) -> dict:
 
     The value is a list of ``key=value`` pairs,
     separated by commas or spaces.
-    Keys are ``pipeline``, ``verbose`` (``true`` or ``false``),
+    Keys are ``pipeline``, ``verbose``, ``checksum_cache``
+    (``true`` or ``false``),
     ``num_workers`` (a positive integer)
     and ``compression`` (as the argument of :func:`audb_publish.publish`).
     Arguments the caller passes win over these defaults.
@@ -174,7 +176,7 @@ def patch_from_environment() -> None:
         >>> audb.publish("db", "1.0.0")
         Traceback (most recent call last):
         ...
-        ValueError: AUDB_PUBLISH_OPTIONS: 'speed=11' is not one of pipeline=..., verbose=..., num_workers=..., compression=....
+        ValueError: AUDB_PUBLISH_OPTIONS: 'speed=11' is not one of pipeline=..., verbose=..., checksum_cache=..., num_workers=..., compression=....
         >>> del os.environ["AUDB_PUBLISH_OPTIONS"]
         >>> unpatch()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
+import functools
 import logging
 import time
 
@@ -17,6 +18,7 @@ import audb
 from audb_publish import compression as compression_
 from audb_publish import pack
 from audb_publish import scan
+from audb_publish.checksum_cache import ChecksumCache
 from audb_publish.commit import commit
 from audb_publish.plan import Plan
 from audb_publish.plan import Put
@@ -37,6 +39,7 @@ KEYWORDS = (
     "verbose",
     "pipeline",
     "compression",
+    "checksum_cache",
 )
 r"""Keyword arguments of :func:`publish`."""
 
@@ -53,6 +56,7 @@ def publish(
     verbose: bool = True,
     pipeline: bool = False,
     compression: str | int = "auto",
+    checksum_cache: bool = True,
 ) -> audb.Dependencies:
     r"""Publish a database, as :func:`audb.publish` does, but faster.
 
@@ -126,6 +130,14 @@ def publish(
             ``"deflate"`` everything with ISA-L,
             ``"store"`` nothing,
             an int from 1 to 3 deflates everything at that ISA-L level
+        checksum_cache: take the checksum and audio properties
+            of a media file whose path, device, inode, size,
+            modification and change time are those of the last publish
+            of this ``db_root`` from a cache under ``cache_root``
+            (audb's default cache root if ``None``)
+            instead of reading the file,
+            see :mod:`audb_publish.checksum_cache`.
+            The dependency table is the same with or without the cache
 
     Returns:
         dependency table of the new version
@@ -194,8 +206,9 @@ def publish(
             cache_root,
         )
         plan = Plan(ctx)
+        cache = ChecksumCache.load(db_root, cache_root) if checksum_cache else None
         with ctx.remote:
-            scan_and_put(workers, ctx, plan, compression, pipeline, report)
+            scan_and_put(workers, ctx, plan, compression, pipeline, report, cache)
             _stage(report, "plan", plan.apply, ctx.deps)
             _stage(
                 report,
@@ -218,6 +231,7 @@ def scan_and_put(
     compression: str | int,
     pipeline: bool,
     report: Report,
+    cache: ChecksumCache | None = None,
 ) -> None:
     r"""Scan every file and put what changed, on the workers of ``scheduler``.
 
@@ -232,6 +246,7 @@ def scan_and_put(
         compression: see :func:`publish`
         pipeline: see :func:`publish`
         report: takes the number of files scanned and the stage times
+        cache: checksum cache, saved once every scan finished
 
     """
     start = time.perf_counter()
@@ -267,9 +282,11 @@ def scan_and_put(
             start = _log_stage(report, "scan", start)
         plan.check_archives()
         submit_puts()
+        if cache is not None:
+            cache.save()  # while the workers put
 
     label = "scan and put" if pipeline else "scan, then put"
-    scan_all(jobs, ctx, plan, report, ready, scanned, label)
+    scan_all(jobs, ctx, plan, report, ready, scanned, label, cache)
     _log_stage(report, "scan_pack_put" if pipeline else "pack_put", start)
 
 
@@ -328,6 +345,7 @@ def scan_all(
     ready: Callable[[list[Put]], None],
     scanned: Callable[[], None],
     label: str,
+    cache: ChecksumCache | None = None,
 ) -> None:
     r"""Scan attachments, tables and media, and tell what is ready to be put.
 
@@ -340,6 +358,8 @@ def scan_all(
         ready: takes archives and files to put as they become known
         scanned: called once every scan finished
         label: name of the phase in the progress display
+        cache: if given, media files it knows unchanged are not read,
+            and it records every media scan
 
     """
     display = jobs.scheduler.display
@@ -359,6 +379,10 @@ def scan_all(
         total_files=len(files) + len(tables) + len(attachments),
     )
     put_bytes = 0
+    cached_bytes = 0
+    scan_media = scan.scan_media
+    if cache is not None:
+        scan_media = functools.partial(scan.scan_media, cache=cache)
 
     def take(items: list[Put]) -> None:
         nonlocal put_bytes
@@ -371,12 +395,12 @@ def scan_all(
     for table_id, file in tables:
         jobs.submit("table", table_id, scan.scan_path, root, file, "table")
     for batch in scan.batches(files, sizes, jobs.scheduler.cores):
-        jobs.submit("media", None, scan.scan_media, root, batch)
+        jobs.submit("media", None, scan_media, root, batch)
     scans = jobs.count
     take(without_scan)
 
     def done() -> None:
-        display.lower_total(scan_bytes + put_bytes)
+        display.lower_total(scan_bytes - cached_bytes + put_bytes)
         scanned()
 
     if scans == 0:
@@ -390,6 +414,11 @@ def scan_all(
         elif kind == "table":
             take(plan.add_table(key, result.checksum, result.signatures))
         else:
+            if cache is not None:
+                cache.record(result)
+                hits = [r for r in result if r.cached]
+                report.cached_media += len(hits)
+                cached_bytes += sum(r.signature.size for r in hits)
             take(plan.add_media(result))
         scans -= 1
         if scans == 0:

@@ -29,6 +29,8 @@ class Report:
         num_workers: ``num_workers`` of the call
         cores: most jobs that computed at a time
         scanned_media: media files scanned (checksum and audio properties)
+        cached_media: of those, the ones whose values came
+            from the checksum cache, without reading them
         scanned_tables: table files scanned
         scanned_attachments: attachments scanned
         archives_put: archives written to the repository
@@ -58,6 +60,7 @@ class Report:
     num_workers: int = 1
     cores: int = 1
     scanned_media: int = 0
+    cached_media: int = 0
     scanned_tables: int = 0
     scanned_attachments: int = 0
     archives_put: int = 0
@@ -112,7 +115,7 @@ class Report:
         fields["stages"] = {name: round(s, 3) for name, s in self.stages.items()}
         fields["seconds"] = round(self.seconds, 3)
         rate = self.bytes_read / self.seconds / 1e6 if self.seconds > 0 else 0.0
-        fields["read_mb_per_second"] = round(rate, 1)
+        fields["read_mb_per_second"] = round(rate, 3)
         return fields
 
     def to_json(self) -> str:
@@ -133,7 +136,8 @@ class Report:
         Examples:
             >>> print(Report(database="db", version="1.0.0").summary())
             published db 1.0.0 in 0.00 s
-              scanned 0 media, 0 tables, 0 attachments: 0.0 MB read (0.0 MB/s)
+              scanned 0 media (0 from the checksum cache), 0 tables, 0 attachments
+              read 0.0 MB (0.0 MB/s)
               put 0 archives and 0 files (0.0 MB), 0 already there
               stages: none
 
@@ -143,9 +147,11 @@ class Report:
         return "\n".join(
             [
                 f"published {self.database} {self.version} in {self.seconds:.2f} s",
-                f"  scanned {self.scanned_media} media, {self.scanned_tables} tables, "
-                f"{self.scanned_attachments} attachments: "
-                f"{self.bytes_read / 1e6:.1f} MB read "
+                f"  scanned {self.scanned_media} media "
+                f"({self.cached_media} from the checksum cache), "
+                f"{self.scanned_tables} tables, "
+                f"{self.scanned_attachments} attachments",
+                f"  read {self.bytes_read / 1e6:.1f} MB "
                 f"({data['read_mb_per_second']:.1f} MB/s)",
                 f"  put {self.archives_put} archives and {self.files_put} files "
                 f"({self.bytes_written / 1e6:.1f} MB), "

@@ -51,6 +51,8 @@ class MediaScan:
         duration: duration in seconds, 0.0 if unknown
         sampling_rate: sampling rate in Hz, 0 if unknown
         signature: signature of the file when it was scanned
+        cached: ``True`` if the values come from the checksum cache,
+            see :mod:`audb_publish.checksum_cache`
 
     """
 
@@ -61,6 +63,7 @@ class MediaScan:
     duration: float
     sampling_rate: int
     signature: integrity.Signature | None = None
+    cached: bool = dataclasses.field(default=False, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +86,8 @@ def scan_media(
     root: str,
     files: Sequence[str],
     progress: Callable[[int], None],
+    *,
+    cache=None,
 ) -> list[MediaScan]:
     r"""Scan media files.
 
@@ -91,6 +96,8 @@ def scan_media(
         files: media files relative to ``root``
         progress: called with the number of bytes after each read;
             it may raise to stop the job
+        cache: if given, a :class:`~audb_publish.checksum_cache.ChecksumCache`:
+            a file whose key it knows is not read
 
     Returns:
         one result per file, in the order of ``files``
@@ -102,7 +109,13 @@ def scan_media(
         'd41d8cd98f00b204e9800998ecf8427e'
 
     """
-    return [scan_media_file(root, file, progress) for file in files]
+    if cache is None:
+        return [scan_media_file(root, file, progress) for file in files]
+    results = []
+    for file in files:
+        result = cache.lookup(file, os.stat(os.path.join(root, file)))
+        results.append(result or scan_media_file(root, file, progress))
+    return results
 
 
 def scan_media_file(

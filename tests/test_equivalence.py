@@ -65,8 +65,9 @@ def reference(request, repositories, template, tmp_path_factory):
         {"num_workers": 4},
         {"num_workers": 4, "pipeline": True},
         {"num_workers": 1, "pipeline": True},
+        {"num_workers": 4, "checksum_cache": False},
     ],
-    ids=["nw1", "nw4", "nw4-pipeline", "nw1-pipeline"],
+    ids=["nw1", "nw4", "nw4-pipeline", "nw1-pipeline", "nw4-no-cache"],
 )
 def test_same_repository(reference, kwargs, repositories, template, tmp_path):
     backend, expected, expected_deps = reference

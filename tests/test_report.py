@@ -83,7 +83,8 @@ def test_report_equals_what_the_repository_received(
     assert (report["num_workers"], report["cores"]) == (3, min(3, os.cpu_count()))
     assert list(report["stages"]) == ["validate", "scan", "pack_put", "plan", "commit"]
     assert report["seconds"] >= sum(report["stages"].values()) - 0.01
-    assert report["read_mb_per_second"] > 0
+    rate = report["bytes_read"] / report["seconds"] / 1e6
+    assert report["read_mb_per_second"] == pytest.approx(rate, abs=0.002)
     assert out.splitlines()[1] == (
         f"published report 1.0.0 in {report['seconds']:.2f} s"
     )

@@ -1,0 +1,309 @@
+"""The checksum cache decides only what is read, never what is published."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import threading
+import time
+
+import audb
+import audformat
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import audb_publish
+from audb_publish import checksum_cache
+from audb_publish import integrity
+from audb_publish import scan as scan_module
+from audb_publish.checksum_cache import ChecksumCache
+from audb_publish.cli import capture_report
+from audb_publish.patching import _ORIGINAL as upstream_publish
+
+from conftest import ARCHIVES
+from conftest import assert_same_repository
+from conftest import only_repository
+from conftest import save_like_on_disk
+from conftest import write_audio
+
+FILES = [f"audio/{i}.wav" for i in range(6)]
+
+
+@pytest.fixture(autouse=True)
+def fine_clock(monkeypatch):
+    r"""A file is racy for 50 ms only, so that tests need not wait 2 s."""
+    monkeypatch.setattr(integrity, "RACY_NS", 50_000_000)
+
+
+def settle():
+    time.sleep(0.1)
+
+
+def _db(root: str) -> None:
+    for seed, file in enumerate(FILES):
+        write_audio(os.path.join(root, file), 0.2, 16000, 1, "PCM_16", seed)
+    db = audformat.Database("cached")
+    db["files"] = audformat.Table(audformat.filewise_index(FILES))
+    db.save(root)
+    settle()
+
+
+def _publish(root, version, repository, cache, **kwargs):
+    with only_repository(repository, cache), capture_report() as reports:
+        deps = audb_publish.publish(
+            root, version, repository, verbose=False, cache_root=cache, **kwargs
+        )
+    return deps, reports[0]
+
+
+@pytest.fixture
+def published(repositories, tmp_path):
+    r"""1.0.0 published from ``root``; the cache knows every media file."""
+    repository = repositories.new("file-system")
+    root = str(tmp_path / "db")
+    cache = str(tmp_path / "cache")
+    _db(root)
+    _, report = _publish(root, "1.0.0", repository, cache)
+    assert report.cached_media == 0
+    settle()
+    return root, repository, cache
+
+
+def _update(root, repository, cache, version="1.1.0", **kwargs):
+    settle()
+    return _publish(root, version, repository, cache, **kwargs)
+
+
+def test_unchanged_files_are_not_read(published):
+    root, repository, cache = published
+    deps, report = _update(*published)
+    assert report.cached_media == len(FILES)
+    assert report.archives_put == 0
+    # no media file is read
+    media_bytes = sum(os.path.getsize(os.path.join(root, f)) for f in FILES)
+    assert report.bytes_read < media_bytes / len(FILES)
+    _, uncached = _update(*published, version="1.2.0", checksum_cache=False)
+    assert uncached.cached_media == 0
+    assert uncached.bytes_read > report.bytes_read
+
+
+def _same_deps_as_without_cache(published, tmp_path, repositories):
+    r"""Update with the cache, and from a copy without it: same dependencies."""
+    root, repository, cache = published
+    deps, report = _update(*published)
+    other = repositories.new("file-system")
+    copy = str(tmp_path / "copy")
+    shutil.copytree(root, copy)
+    os.remove(os.path.join(copy, "db.parquet"))
+    with only_repository(other, str(tmp_path / "cache-upstream")):
+        expected = upstream_publish(copy, "1.1.0", other, verbose=False)
+    pd.testing.assert_frame_equal(
+        deps().drop(columns="version").sort_index(),
+        expected().drop(columns="version").sort_index(),
+        check_index_type=False,
+    )
+    return deps, report
+
+
+def test_touched_file_is_read_again(published, tmp_path, repositories):
+    root, _, _ = published
+    os.utime(os.path.join(root, FILES[0]))
+    deps, report = _same_deps_as_without_cache(published, tmp_path, repositories)
+    assert report.cached_media == len(FILES) - 1
+    assert report.archives_put == 0  # same content: nothing to upload
+
+
+def test_content_with_size_and_mtime_restored(published, tmp_path, repositories):
+    root, _, _ = published
+    path = os.path.join(root, FILES[1])
+    stat = os.stat(path)
+    data = bytearray(open(path, "rb").read())
+    data[-100:] = bytes(100)
+    with open(path, "r+b") as fp:
+        fp.write(data)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert os.stat(path).st_mtime_ns == stat.st_mtime_ns
+    assert os.stat(path).st_size == stat.st_size
+    deps, report = _same_deps_as_without_cache(published, tmp_path, repositories)
+    assert report.cached_media == len(FILES) - 1
+    assert deps.version(FILES[1]) == "1.1.0"
+
+
+def test_file_replaced_like_cp_p(published, tmp_path, repositories):
+    root, _, _ = published
+    target = os.path.join(root, FILES[2])
+    replacement = str(tmp_path / "replacement.wav")
+    write_audio(replacement, 0.2, 16000, 1, "PCM_16", 77)
+    stat = os.stat(target)
+    assert os.path.getsize(replacement) == stat.st_size
+    os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(replacement, target)  # a new inode, same size and mtime
+    deps, report = _same_deps_as_without_cache(published, tmp_path, repositories)
+    assert report.cached_media == len(FILES) - 1
+    assert deps.version(FILES[2]) == "1.1.0"
+
+
+def test_racy_files_are_not_trusted(tmp_path):
+    root = str(tmp_path / "db")
+    _db(root)
+    cache = ChecksumCache.load(root, str(tmp_path / "cache"))
+    results = scan_module.scan_media(root, FILES[:2], lambda n: None)
+    assert not any(result.signature.racy for result in results)
+    # a file changed within the timestamp resolution of its scan
+    racy = dataclasses.replace(results[1].signature, racy=True)
+    cache.record([results[0], dataclasses.replace(results[1], signature=racy)])
+    cache.save()
+    loaded = ChecksumCache.load(root, str(tmp_path / "cache"))
+    assert len(loaded) == 1
+    # an entry written within the resolution of its file's change is dropped
+    table = pq.read_table(cache.path)
+    meta = dict(table.schema.metadata)
+    meta[b"written_ns"] = str(results[0].signature.mtime_ns + 1).encode()
+    pq.write_table(table.replace_schema_metadata(meta), cache.path)
+    assert len(ChecksumCache.load(root, str(tmp_path / "cache"))) == 0
+
+
+def _break(path, how):
+    if how == "deleted":
+        os.remove(path)
+    elif how == "truncated":
+        with open(path, "r+b") as fp:
+            fp.truncate(os.path.getsize(path) // 2)
+    elif how == "garbage":
+        with open(path, "wb") as fp:
+            fp.write(b"not parquet")
+    elif how == "other format":
+        table = pq.read_table(path)
+        meta = {**table.schema.metadata, b"format": b"0"}
+        pq.write_table(table.replace_schema_metadata(meta), path)
+    else:  # the cache of another database root
+        table = pq.read_table(path)
+        meta = {**table.schema.metadata, b"db_root": b"/somewhere/else"}
+        pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+@pytest.mark.parametrize(
+    "how", ["deleted", "truncated", "garbage", "other format", "other db_root"]
+)
+def test_broken_cache_is_ignored_and_rebuilt(published, how, caplog):
+    root, repository, cache = published
+    path = checksum_cache.cache_file(root, cache)
+    _break(path, how)
+    with caplog.at_level("DEBUG", logger="audb_publish"):
+        deps, report = _update(*published)
+    assert report.cached_media == 0
+    assert len(deps.media) == len(FILES)
+    if how != "deleted":
+        assert "checksum cache" in caplog.text and "ignored" in caplog.text
+    # rebuilt: the next publish uses it
+    _, report = _update(*published, version="1.2.0")
+    assert report.cached_media == len(FILES)
+
+
+def test_moved_db_root(published, tmp_path):
+    root, repository, cache = published
+    moved = str(tmp_path / "moved")
+    shutil.move(root, moved)
+    deps, report = _update(moved, repository, cache)
+    assert report.cached_media == 0
+    assert sorted(deps.media) == sorted(FILES)
+
+
+def test_cache_is_never_in_db_root(published):
+    root, _, cache = published
+    path = checksum_cache.cache_file(root, cache)
+    assert os.path.exists(path)
+    assert not os.path.abspath(path).startswith(os.path.abspath(root))
+
+
+def test_racing_publishes(published, repositories, tmp_path):
+    root, _, cache = published
+    errors = []
+
+    def publish(repository):
+        try:
+            audb_publish.publish(
+                root,
+                "1.0.0",
+                repository,
+                previous_version=None,
+                cache_root=cache,
+                verbose=False,
+            )
+        except Exception as error:  # pragma: no cover - shown by the assert
+            errors.append(error)
+
+    os.remove(os.path.join(root, "db.parquet"))
+    threads = [
+        threading.Thread(target=publish, args=(repositories.new("file-system"),))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(ChecksumCache.load(root, cache)) == len(FILES)
+    folder = os.path.dirname(checksum_cache.cache_file(root, cache))
+    assert [f for f in os.listdir(folder) if f.endswith(".partial")] == []
+
+
+def test_dry_run_reads_but_never_writes_the_cache(published):
+    root, repository, cache = published
+    path = checksum_cache.cache_file(root, cache)
+    before = os.stat(path).st_mtime_ns, open(path, "rb").read()
+    with only_repository(repository, cache):
+        run = audb_publish.dry_run(root, "1.1.0", repository, cache_root=cache)
+    assert run.puts == []
+    assert (os.stat(path).st_mtime_ns, open(path, "rb").read()) == before
+
+
+def test_load_to_without_media(published, tmp_path):
+    r"""A database without media on disk scans nothing, with or without cache."""
+    root, repository, cache = published
+    loaded = str(tmp_path / "loaded")
+    with only_repository(repository, cache):
+        audb.load_to(
+            loaded, "cached", version="1.0.0", only_metadata=True, cache_root=cache
+        )
+    deps, report = _update(loaded, repository, cache)
+    assert report.scanned_media == report.cached_media == 0
+    assert sorted(deps.media) == sorted(FILES)
+
+
+def _change_in_place(root: str) -> None:
+    r"""Alter one media file, add one, and extend the files table."""
+    write_audio(os.path.join(root, "wav/c.wav"), 0.6, 22050, 2, "PCM_24", 99)
+    write_audio(os.path.join(root, "wav/new.wav"), 0.3, 16000, 1, "PCM_16", 97)
+    db = audformat.Database.load(root, load_data=True)
+    db["files"].extend_index(
+        audformat.filewise_index(["wav/new.wav"]), fill_values=0.5, inplace=True
+    )
+    save_like_on_disk(db, root)
+    settle()
+
+
+@pytest.mark.parametrize("backend", ["file-system", "s3"])
+def test_update_in_place_equals_upstream(backend, repositories, template, tmp_path):
+    r"""1.0.0, then 1.1.0 from the same root: cache hits, upstream's result."""
+    repos = {}
+    for side, publish in [
+        ("upstream", upstream_publish),
+        ("ours", audb_publish.publish),
+    ]:
+        root = str(tmp_path / side)
+        shutil.copytree(template, root)
+        settle()
+        repository = repositories.new(backend)
+        cache = str(tmp_path / f"cache-{side}")
+        with only_repository(repository, cache), capture_report() as reports:
+            publish(root, "1.0.0", repository, archives=ARCHIVES, verbose=False)
+            settle()
+            _change_in_place(root)
+            publish(root, "1.1.0", repository, verbose=False)
+        if side == "ours":
+            assert reports[-1].cached_media == reports[-1].scanned_media - 2
+        repos[side] = repository
+    assert_same_repository(repos["upstream"], repos["ours"], tmp_path)
