@@ -7,9 +7,7 @@ validate -> scan -> plan -> pack and put -> commit
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Iterator
 from collections.abc import Mapping
-import functools
 import logging
 import time
 
@@ -23,7 +21,7 @@ from audb_publish.commit import commit
 from audb_publish.plan import Plan
 from audb_publish.plan import Put
 from audb_publish.report import Report
-from audb_publish.scheduler import Pending
+from audb_publish.scheduler import Jobs
 from audb_publish.scheduler import Scheduler
 from audb_publish.validate import Context
 from audb_publish.validate import check_versions
@@ -286,152 +284,8 @@ def scan_and_put(
             cache.save()  # while the workers put
 
     label = "scan and put" if pipeline else "scan, then put"
-    scan_all(jobs, ctx, plan, report, ready, scanned, label, cache)
+    scan.scan_all(jobs, ctx, plan, report, ready, scanned, label, cache)
     _log_stage(report, "scan_pack_put" if pipeline else "pack_put", start)
-
-
-class Jobs:
-    r"""Jobs of one stage on a scheduler, each with a kind and a key.
-
-    Args:
-        scheduler: worker pool
-
-    """
-
-    def __init__(self, scheduler: Scheduler):
-        self.scheduler = scheduler
-        self._pending = Pending()
-        self._kinds: dict[object, tuple[str, str | None]] = {}
-
-    def submit(self, kind: str, key: str | None, function: Callable, *args) -> None:
-        r"""Submit ``function(*args, progress)``.
-
-        Args:
-            kind: kind of job
-            key: ID of what the job works on, or ``None``
-            function: job
-            *args: its arguments, before the progress callback
-
-        """
-        future = self.scheduler.submit(function, *args, self.scheduler.progress)
-        self._kinds[future] = (kind, key)
-        self._pending.add(future)
-
-    @property
-    def count(self) -> int:
-        r"""Jobs not finished yet."""
-        return self._pending.count
-
-    def finished(self) -> Iterator[tuple[str, str | None, object]]:
-        r"""Kind, key and result of jobs as they finish, also those added meanwhile.
-
-        Yields:
-            kind, key and result
-
-        Raises:
-            Exception: the error of the earliest submitted job that fails
-
-        """
-        for future, result in self.scheduler.drain(self._pending):
-            kind, key = self._kinds.pop(future)
-            yield kind, key, result
-
-
-def scan_all(
-    jobs: Jobs,
-    ctx: Context,
-    plan: Plan,
-    report: Report,
-    ready: Callable[[list[Put]], None],
-    scanned: Callable[[], None],
-    label: str,
-    cache: ChecksumCache | None = None,
-) -> None:
-    r"""Scan attachments, tables and media, and tell what is ready to be put.
-
-    Args:
-        jobs: where the scans are submitted;
-            ``ready`` and ``scanned`` may submit puts there, too
-        ctx: validated publication
-        plan: collects scan results
-        report: takes the number of files scanned
-        ready: takes archives and files to put as they become known
-        scanned: called once every scan finished
-        label: name of the phase in the progress display
-        cache: if given, media files it knows unchanged are not read,
-            and it records every media scan
-
-    """
-    display = jobs.scheduler.display
-    root = ctx.db_root
-    attachments = plan.attachments_to_scan()
-    tables = plan.tables_to_scan()
-    files, sizes = plan.media_to_scan()
-    report.scanned_media = len(files)
-    report.scanned_tables = len(tables)
-    report.scanned_attachments = len(attachments)
-    # every scanned file may have changed and need a put, until scans tell
-    scan_bytes = _scan_bytes(ctx, plan, sizes)
-    without_scan = plan.media_ready_without_scan()
-    display.phase(
-        label,
-        total_bytes=2 * scan_bytes + sum(item.nbytes for item in without_scan),
-        total_files=len(files) + len(tables) + len(attachments),
-    )
-    put_bytes = 0
-    cached_bytes = 0
-    scan_media = scan.scan_media
-    if cache is not None:
-        scan_media = functools.partial(scan.scan_media, cache=cache)
-
-    def take(items: list[Put]) -> None:
-        nonlocal put_bytes
-        put_bytes += sum(item.nbytes for item in items)
-        ready(items)
-
-    for attachment_id, path in attachments:
-        kind = "attachment"
-        jobs.submit(kind, attachment_id, scan.scan_path, root, path, kind)
-    for table_id, file in tables:
-        jobs.submit("table", table_id, scan.scan_path, root, file, "table")
-    for batch in scan.batches(files, sizes, jobs.scheduler.cores):
-        jobs.submit("media", None, scan_media, root, batch)
-    scans = jobs.count
-    take(without_scan)
-
-    def done() -> None:
-        display.lower_total(scan_bytes - cached_bytes + put_bytes)
-        scanned()
-
-    if scans == 0:
-        done()
-    for kind, key, result in jobs.finished():
-        if kind == "put":
-            continue
-        display.update(0, files=len(result) if kind == "media" else 1)
-        if kind == "attachment":
-            take(plan.add_attachment(key, result.checksum, result.signatures))
-        elif kind == "table":
-            take(plan.add_table(key, result.checksum, result.signatures))
-        else:
-            if cache is not None:
-                cache.record(result)
-                hits = [r for r in result if r.cached]
-                report.cached_media += len(hits)
-                cached_bytes += sum(r.signature.size for r in hits)
-            take(plan.add_media(result))
-        scans -= 1
-        if scans == 0:
-            done()
-
-
-def _scan_bytes(ctx: Context, plan: Plan, media_sizes: list[int]) -> int:
-    sizes = ctx.root_files
-    tables = sum(sizes.get(file, 0) for _, file in plan.tables_to_scan())
-    attachments = sum(
-        sizes.get(f, 0) for files in ctx.attachments.values() for f in files
-    )
-    return sum(media_sizes) + tables + attachments
 
 
 def _stage(report: Report, name: str, function: Callable, *args):

@@ -12,6 +12,9 @@ Every file read gets a :class:`~audb_publish.integrity.Signature`,
 taken before and checked after the read,
 so that the pack can tell if the file changed since
 (see :mod:`audb_publish.integrity`).
+:func:`scan_all`, run by the calling thread,
+submits the jobs and hands their results to the plan,
+for :func:`audb_publish.publish` and :func:`audb_publish.dry_run` alike.
 
 """
 
@@ -21,6 +24,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
+import functools
 import hashlib
 import os
 import posixpath
@@ -29,6 +33,14 @@ import typing
 from audb_publish import hashing
 from audb_publish import integrity
 from audb_publish import probe
+
+if typing.TYPE_CHECKING:  # pragma: no cover
+    from audb_publish.checksum_cache import ChecksumCache
+    from audb_publish.plan import Plan
+    from audb_publish.plan import Put
+    from audb_publish.report import Report
+    from audb_publish.scheduler import Jobs
+    from audb_publish.validate import Context
 
 T = typing.TypeVar("T")
 
@@ -276,3 +288,100 @@ def batches(
     if batch:
         result.append(batch)
     return result
+
+
+def scan_all(
+    jobs: Jobs,
+    ctx: Context,
+    plan: Plan,
+    report: Report,
+    ready: Callable[[list[Put]], None],
+    scanned: Callable[[], None],
+    label: str,
+    cache: ChecksumCache | None = None,
+) -> None:
+    r"""Scan attachments, tables and media, and tell what is ready to be put.
+
+    Args:
+        jobs: where the scans are submitted;
+            ``ready`` and ``scanned`` may submit puts there, too
+        ctx: validated publication
+        plan: collects scan results
+        report: takes the number of files scanned
+        ready: takes archives and files to put as they become known
+        scanned: called once every scan finished
+        label: name of the phase in the progress display
+        cache: if given, media files it knows unchanged are not read,
+            and it records every media scan
+
+    """
+    display = jobs.scheduler.display
+    root = ctx.db_root
+    attachments = plan.attachments_to_scan()
+    tables = plan.tables_to_scan()
+    files, sizes = plan.media_to_scan()
+    report.scanned_media = len(files)
+    report.scanned_tables = len(tables)
+    report.scanned_attachments = len(attachments)
+    # every scanned file may have changed and need a put, until scans tell
+    scan_bytes = _scan_bytes(ctx, plan, sizes)
+    without_scan = plan.media_ready_without_scan()
+    display.phase(
+        label,
+        total_bytes=2 * scan_bytes + sum(item.nbytes for item in without_scan),
+        total_files=len(files) + len(tables) + len(attachments),
+    )
+    put_bytes = 0
+    cached_bytes = 0
+    media_job = scan_media
+    if cache is not None:
+        media_job = functools.partial(scan_media, cache=cache)
+
+    def take(items: list[Put]) -> None:
+        nonlocal put_bytes
+        put_bytes += sum(item.nbytes for item in items)
+        ready(items)
+
+    for attachment_id, path in attachments:
+        kind = "attachment"
+        jobs.submit(kind, attachment_id, scan_path, root, path, kind)
+    for table_id, file in tables:
+        jobs.submit("table", table_id, scan_path, root, file, "table")
+    for batch in batches(files, sizes, jobs.scheduler.cores):
+        jobs.submit("media", None, media_job, root, batch)
+    scans = jobs.count
+    take(without_scan)
+
+    def done() -> None:
+        display.lower_total(scan_bytes - cached_bytes + put_bytes)
+        scanned()
+
+    if scans == 0:
+        done()
+    for kind, key, result in jobs.finished():
+        if kind == "put":
+            continue
+        display.update(0, files=len(result) if kind == "media" else 1)
+        if kind == "attachment":
+            take(plan.add_attachment(key, result.checksum, result.signatures))
+        elif kind == "table":
+            take(plan.add_table(key, result.checksum, result.signatures))
+        else:
+            if cache is not None:
+                cache.record(result)
+                hits = [r for r in result if r.cached]
+                report.cached_media += len(hits)
+                cached_bytes += sum(r.signature.size for r in hits)
+            take(plan.add_media(result))
+        scans -= 1
+        if scans == 0:
+            done()
+
+
+def _scan_bytes(ctx: Context, plan: Plan, media_sizes: list[int]) -> int:
+    sizes = ctx.root_files
+    tables = sum(sizes.get(file, 0) for _, file in plan.tables_to_scan())
+    attachments = sum(
+        sizes.get(f, 0) for files in ctx.attachments.values() for f in files
+    )
+    return sum(media_sizes) + tables + attachments

@@ -570,3 +570,50 @@ class Pending:
                 continue
             self._waiting.discard(future)
             return future
+
+
+class Jobs:
+    r"""Jobs of one stage on a scheduler, each with a kind and a key.
+
+    Args:
+        scheduler: worker pool
+
+    """
+
+    def __init__(self, scheduler: Scheduler):
+        self.scheduler = scheduler
+        self._pending = Pending()
+        self._kinds: dict[object, tuple[str, str | None]] = {}
+
+    def submit(self, kind: str, key: str | None, function: Callable, *args) -> None:
+        r"""Submit ``function(*args, progress)``.
+
+        Args:
+            kind: kind of job
+            key: ID of what the job works on, or ``None``
+            function: job
+            *args: its arguments, before the progress callback
+
+        """
+        future = self.scheduler.submit(function, *args, self.scheduler.progress)
+        self._kinds[future] = (kind, key)
+        self._pending.add(future)
+
+    @property
+    def count(self) -> int:
+        r"""Jobs not finished yet."""
+        return self._pending.count
+
+    def finished(self) -> Iterator[tuple[str, str | None, object]]:
+        r"""Kind, key and result of jobs as they finish, also those added meanwhile.
+
+        Yields:
+            kind, key and result
+
+        Raises:
+            Exception: the error of the earliest submitted job that fails
+
+        """
+        for future, result in self.scheduler.drain(self._pending):
+            kind, key = self._kinds.pop(future)
+            yield kind, key, result
