@@ -36,9 +36,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 
-# "D days HH:MM:SS[.f]" as pandas writes a timedelta to CSV
+# "D days HH:MM:SS[.f]" as pandas writes a timedelta to CSV;
+# pandas also reads more than 23 hours (or one digit) as that many hours
 _TIMEDELTA = (
-    r"^(?P<days>\d{1,5}) days (?P<hours>[01]\d|2[0-3]):"
+    r"^(?P<days>\d{1,5}) days (?P<hours>\d{1,6}):"
     r"(?P<minutes>[0-5]\d):(?P<seconds>[0-5]\d)(?:\.(?P<fraction>\d{1,9}))?$"
 )
 _NS_PER = {"days": 86_400 * 10**9, "hours": 3_600 * 10**9, "minutes": 60 * 10**9}
@@ -95,14 +96,17 @@ def table_index(db_root: str, table_id: str, table: audformat.Table) -> pd.Index
                 times = _time_columns(table)
         except pa.ArrowInvalid:
             frame = None  # audformat reads it with pandas, or raises
-    if frame is None:
-        table.load(path)
-        return table.index
-    # audformat converts the time levels first, then the time columns
-    index = _to_index(frame, levels)
-    for column_id in times:
-        timedeltas(frame.column(column_id))
-    return index
+    if frame is not None:
+        try:
+            # audformat converts the time levels first, then the time columns
+            index = _to_index(frame, levels)
+            for column_id in times:
+                timedeltas(frame.column(column_id))
+            return index
+        except pa.ArrowInvalid:
+            pass  # a time beyond int64 ns: audformat raises pandas' error
+    table.load(path)
+    return table.index
 
 
 def _read_csv(path: str, levels: list[str], table: audformat.Table) -> pa.Table:
@@ -203,11 +207,13 @@ def timedeltas(values: pa.ChunkedArray | pa.Array) -> pd.Series:
         pc.utf8_rpad(pc.struct_field(parts, "fraction"), width=9, padding="0"),
         pa.int64(),
     )
+    # checked: a sum beyond int64 raises ArrowInvalid,
+    # and audformat then loads the table and raises pandas' error
     for unit in ("days", "hours", "minutes"):
         count = pc.cast(pc.struct_field(parts, unit), pa.int64())
-        ns = pc.add(ns, pc.multiply(count, _NS_PER[unit]))
+        ns = pc.add_checked(ns, pc.multiply_checked(count, _NS_PER[unit]))
     seconds = pc.cast(pc.struct_field(parts, "seconds"), pa.int64())
-    ns = pc.fill_null(pc.add(ns, pc.multiply(seconds, 10**9)), 0)
+    ns = pc.fill_null(pc.add_checked(ns, pc.multiply_checked(seconds, 10**9)), 0)
     result = ns.to_numpy(zero_copy_only=False).astype("timedelta64[ns]")
     unmatched = pc.is_null(parts)
     other = np.asarray(unmatched.to_numpy(zero_copy_only=False))

@@ -420,7 +420,8 @@ def table_media(db: audformat.Database, indices: Mapping[str, pd.Index]) -> set[
     """
     files: set[str] = set()
     for table_id in db.tables:
-        files.update(indices[table_id].get_level_values("file"))
+        # unique first: iterating millions of rows in Python takes seconds
+        files.update(indices[table_id].get_level_values("file").unique())
     return files
 
 

@@ -163,6 +163,9 @@ def test_timedeltas_as_pandas(seed):
     canonical = pd.Series(pd.to_timedelta(ns)).astype(str).tolist()
     strings = canonical + [
         "0 days 24:00:00",
+        "0 days 173:36:40.123000",
+        "2 days 5:07:08",
+        "0 days 999999:59:59.999999999",
         "0 days 00:60:00",
         "0 days 00:00:01.1234567890",
         " 0 days 00:00:01",
@@ -174,6 +177,28 @@ def test_timedeltas_as_pandas(seed):
     pd.testing.assert_series_equal(timedeltas(pa.array(strings)), expected)
     chunked = pa.chunked_array([strings[:100], strings[100:]])
     pd.testing.assert_series_equal(timedeltas(chunked), expected)
+
+
+def test_timedelta_beyond_int64_raises_as_audformat(tmpdir):
+    root = str(tmpdir)
+    header(root)
+    write_csv(root, "files", {"file": ["a.wav"]})
+    write_csv(
+        root,
+        "segments",
+        {
+            "file": ["a.wav", "a.wav"],
+            "start": ["0 days 00:00:01", "99999 days 999999:00:00"],
+            "end": ["0 days 00:00:02", "0 days 00:00:03"],
+        },
+    )
+    with pytest.raises(Exception) as expected:
+        loaded(root)
+    head = audformat.Database.load(root, load_data=False)
+    with pytest.raises(Exception) as actual:
+        table_index(root, "segments", head["segments"])
+    assert type(actual.value) is type(expected.value)
+    assert str(actual.value) == str(expected.value)
 
 
 def test_timedeltas_of_durations():
