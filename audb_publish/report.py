@@ -146,7 +146,7 @@ class Report:
         stages = ", ".join(f"{name} {s:.2f} s" for name, s in self.stages.items())
         return "\n".join(
             [
-                f"published {self.database} {self.version} in {self.seconds:.2f} s",
+                f"published {self.database} {self.version} in {data['seconds']:.2f} s",
                 f"  scanned {self.scanned_media} media "
                 f"({self.cached_media} from the checksum cache), "
                 f"{self.scanned_tables} tables, "

@@ -307,3 +307,32 @@ def test_update_in_place_equals_upstream(backend, repositories, template, tmp_pa
             assert reports[-1].cached_media == reports[-1].scanned_media - 2
         repos[side] = repository
     assert_same_repository(repos["upstream"], repos["ours"], tmp_path)
+
+
+def test_writing_the_cache_never_fails_a_publish(tmp_path, monkeypatch, caplog):
+    root = str(tmp_path / "db")
+    _db(root)
+    results = scan_module.scan_media(root, FILES[:1], lambda n: None)
+    # a cache that is neither read nor written
+    cache = ChecksumCache(root, None)
+    cache.record(results)
+    cache.save()
+    # a cache root where no folder can be made
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    cache = ChecksumCache.load(root, str(blocked))
+    cache.record(results)
+    with caplog.at_level("DEBUG", logger="audb_publish"):
+        cache.save()
+    assert "not written" in caplog.text
+    # writing fails half-way: no partial file is left
+    cache = ChecksumCache.load(root, str(tmp_path / "cache"))
+    cache.record(results)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checksum_cache.pq, "write_table", broken)
+    cache.save()
+    folder = os.path.dirname(cache.path)
+    assert os.listdir(folder) == []
