@@ -42,12 +42,13 @@ SHAPES = (
     "bigtable",
 )
 IMPLS = ("upstream", "ours", "pipeline", "floor")
-QUICK = {
+QUICK = {  # a smoke test of the harness, under 2 minutes
     "scale": 0.02,
     "runs": 1,
     "workers": "2",
-    "shapes": ",".join(SHAPES),
+    "shapes": "wav,tables,incremental,bigtable",
     "backends": "fs,s3",
+    "impls": "upstream,ours,floor",
 }
 DEFAULTS = {
     "scale": 1.0,
