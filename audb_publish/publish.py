@@ -17,6 +17,7 @@ from audb_publish import compression as compression_
 from audb_publish import pack
 from audb_publish import scan
 from audb_publish.checksum_cache import ChecksumCache
+from audb_publish.commit import VersionLock
 from audb_publish.commit import commit
 from audb_publish.plan import Plan
 from audb_publish.plan import Put
@@ -38,6 +39,7 @@ KEYWORDS = (
     "pipeline",
     "compression",
     "checksum_cache",
+    "break_lock",
 )
 r"""Keyword arguments of :func:`publish`."""
 
@@ -55,6 +57,7 @@ def publish(
     pipeline: bool = False,
     compression: str | int = "auto",
     checksum_cache: bool = True,
+    break_lock: bool = False,
 ) -> audb.Dependencies:
     r"""Publish a database, as :func:`audb.publish` does, but faster.
 
@@ -80,7 +83,14 @@ def publish(
     the dependency table is changed only by the calling thread,
     so it does not depend on ``num_workers``.
 
-    The header is put last.
+    Before its first upload,
+    a publish claims the version in the repository with a lock file
+    that stock audb never reads,
+    so a second publisher of the same version fails at once,
+    see :mod:`audb_publish.commit.lock`.
+    Before the header, it checks that every file it put
+    is still in the repository as it put it.
+    The header is put last, and only if none is there.
     If anything fails,
     the original exception is raised,
     the new version stays invisible,
@@ -136,11 +146,22 @@ def publish(
             instead of reading the file,
             see :mod:`audb_publish.checksum_cache`.
             The dependency table is the same with or without the cache
+        break_lock: remove the lock of another publisher of ``version``
+            before claiming the version.
+            Only for a lock left by a publish that no longer runs
+            (killed, or its machine gone):
+            breaking the lock of a running publish
+            lets both write the same version
 
     Returns:
         dependency table of the new version
 
     Raises:
+        audb_publish.commit.VersionLockedError: if another publisher
+            holds the version (a :class:`RuntimeError`)
+        audb_publish.commit.RepositoryChangedError: if a file put
+            changed in the repository before the commit
+            (a :class:`RuntimeError`)
         RuntimeError: if the version exists,
             tables reference files that are neither on disk
             nor published,
@@ -205,7 +226,10 @@ def publish(
         )
         plan = Plan(ctx)
         cache = ChecksumCache.load(db_root, cache_root) if checksum_cache else None
-        with ctx.remote:
+        with (
+            ctx.remote,
+            VersionLock(ctx.remote, ctx.db.name, version, break_lock=break_lock),
+        ):
             scan_and_put(workers, ctx, plan, compression, pipeline, report, cache)
             _stage(report, "plan", plan.apply, ctx.deps)
             _stage(

@@ -16,8 +16,19 @@ As audbackend does,
 a file whose destination already exists with the same checksum
 is not written again.
 
+Every file put (or found there with the same checksum) gets a stamp,
+which :meth:`Remote.changed` compares with the repository before commit:
+size, modification time and inode on the file system,
+size and checksum (the ETag of a listing, or the checksum metadata
+of an object uploaded in parts) on MinIO/S3.
+A file can also be created only if it does not exist
+(:meth:`Remote.put_file` with ``exclusive=True``, :meth:`Remote.create`):
+with a hard link on the file system,
+with ``If-None-Match: *`` on MinIO/S3.
+
 The audbackend internals used here
-(``FileSystem._expand()`` and ``FileSystem._root``, ``Minio._put_file()``
+(``FileSystem._expand()`` and ``FileSystem._root``, ``Minio._put_file()``,
+``Minio._client``, ``Minio.repository``
 and ``audbackend.core.utils.call_function_on_backend()``)
 are pinned by ``pyproject.toml``
 and covered by ``tests/test_remote.py``.
@@ -29,10 +40,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
+import getpass
+import hashlib
+import io
+import mimetypes
 import os
 import shutil
 import tempfile
 import threading
+import typing
 
 import audbackend
 
@@ -79,6 +95,8 @@ class Remote:
         r"""Files written and skipped, by kind:
         ``("archive" or "file", "put" or "skipped")``,
         and ``"bytes"`` written."""
+        self.stamps: dict[str, tuple] = {}
+        r"""Stamp of each backend path put or skipped, see :meth:`changed`."""
 
     def __enter__(self) -> Remote:
         self.backend.open()
@@ -231,6 +249,7 @@ class Remote:
         version: str,
         *,
         guard: integrity.Guard | None = None,
+        exclusive: bool = False,
     ) -> None:
         r"""Put a local file in ``version``.
 
@@ -240,21 +259,212 @@ class Remote:
             version: version string
             guard: if given, checks ``src`` after it was copied
                 not to have changed since its scan
+            exclusive: put it only if no file is at ``path``,
+                as one atomic step on the file system and on MinIO/S3.
+                Meant for small files: on MinIO/S3 it is sent from memory
 
         Raises:
             audbackend.BackendError: if the backend fails
             audb_publish.integrity.FileChangedError: if ``src``
                 changed since its scan
             FileNotFoundError: if ``src`` does not exist
+            FileExistsError: if ``exclusive`` and ``path`` exists
 
         """
 
         def write(dst: str, md5: bool) -> str:
             return hashing.copy_md5(src, dst, guard=guard)
 
-        self._put(path, version, write, "file")
+        self._put(path, version, write, "file", exclusive)
 
-    def _put(self, path: str, version: str, write: Writer, kind: str) -> None:
+    def create(self, path: str, version: str, data: bytes) -> bool:
+        r"""Create a small file, only if there is none at ``path``.
+
+        Atomic on the file system (a hard link)
+        and on MinIO/S3 servers that honour ``If-None-Match: *``
+        (MinIO, SeaweedFS, AWS S3).
+        Other backends check and then put.
+        The file gets no stamp and is not counted in :attr:`transfers`.
+
+        Args:
+            path: unversioned path
+            version: version string
+            data: content
+
+        Returns:
+            ``False`` if a file was there
+
+        Raises:
+            audbackend.BackendError: if the backend fails
+
+        """
+        dst = self.path(path, version)
+        if self.is_file_system:  # beside its destination, to link it there
+            final = self.backend._expand(dst)
+            local = _partial_name(final)
+            try:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+            except OSError as error:
+                raise audbackend.BackendError(error) from error
+        else:
+            local = os.path.join(tempfile.mkdtemp(dir=self._tmp_root()), "file")
+        try:
+            with open(local, "wb") as fp:
+                fp.write(data)
+            return self._create(local, dst, hashlib.md5(data).hexdigest())
+        finally:
+            _remove_quietly(local)
+
+    def read(self, path: str, version: str) -> bytes:
+        r"""Content of a small file.
+
+        Args:
+            path: unversioned path
+            version: version string
+
+        Returns:
+            its bytes
+
+        Raises:
+            audbackend.BackendError: if the backend fails
+                or the file does not exist
+
+        """
+        with self.open(path, version) as fp:
+            return fp.read()
+
+    def open(self, path: str, version: str) -> typing.BinaryIO:
+        r"""Open a file of the repository for reading, without downloading it.
+
+        On MinIO/S3 reads are ranged requests of at least 8 MiB.
+
+        Args:
+            path: unversioned path
+            version: version string
+
+        Returns:
+            seekable binary file
+
+        Raises:
+            audbackend.BackendError: if the backend fails
+                or the file does not exist
+
+        """
+        dst = self.path(path, version)
+        try:
+            if self.is_file_system:
+                return open(self.backend._expand(dst), "rb")
+            if self.is_minio:
+                return _RangeReader(self.backend, dst)
+        except Exception as error:
+            raise audbackend.BackendError(error) from error
+        folder = tempfile.mkdtemp(dir=self._tmp_root())
+        local = os.path.join(folder, dst.rsplit("/", 1)[1])
+        self.backend.get_file(dst, local)
+        return open(local, "rb")
+
+    def files(self, folder: str) -> dict[str, int]:
+        r"""Files directly in a folder of the repository, with their sizes.
+
+        Args:
+            folder: backend folder, e.g. ``/db/media/1.0.0/``
+
+        Returns:
+            backend path to size in bytes,
+            empty if the folder does not exist
+
+        Raises:
+            audbackend.BackendError: if the backend fails
+
+        """
+        return {path: size for path, (size, _) in self._list(folder).items()}
+
+    def changed(self) -> list[str]:
+        r"""Files put or skipped by this publish that are no longer as they were.
+
+        Compares each stamp with the repository now:
+        size, modification time and inode on the file system;
+        on MinIO/S3 size and checksum from one listing per folder,
+        plus the checksum metadata of objects uploaded in parts,
+        whose ETag is no MD5;
+        on other backends the checksum of each file.
+
+        Returns:
+            sorted backend paths that are missing or changed
+
+        Raises:
+            audbackend.BackendError: if the backend fails
+
+        """
+        with waiting():
+            if self.is_file_system:
+                return sorted(
+                    path
+                    for path, stamp in self.stamps.items()
+                    if _file_stamp(self.backend._expand(path)) != stamp
+                )
+            changed = []
+            folders: dict[str, dict] = {}
+            for path, (size, md5) in self.stamps.items():
+                folder = path.rsplit("/", 1)[0] + "/"
+                if folder not in folders:
+                    folders[folder] = self._list(folder) if self.is_minio else {}
+                listed = folders[folder].get(path)
+                if listed is None and self.is_minio:
+                    changed.append(path)
+                elif listed is None or "-" in listed[1]:
+                    same = self._checksum(path) == md5
+                    same = same and (listed is None or listed[0] == size)
+                    if not same:
+                        changed.append(path)
+                elif listed != (size, md5):
+                    changed.append(path)
+            return sorted(changed)
+
+    def _checksum(self, path: str) -> str | None:
+        try:
+            return self.backend.checksum(path)
+        except audbackend.BackendError:
+            return None
+
+    def _list(self, folder: str) -> dict[str, tuple[int, str]]:
+        r"""Backend path to size and ETag (``""`` off MinIO/S3) in ``folder``."""
+        try:
+            if self.is_file_system:
+                root = self.backend._expand(folder)
+                with os.scandir(root) as entries:
+                    return {
+                        folder + entry.name: (entry.stat().st_size, "")
+                        for entry in entries
+                        if entry.is_file() and not entry.name.endswith(".partial")
+                    }
+            if self.is_minio:
+                objects = self.backend._client.list_objects(
+                    self.backend.repository, prefix=self.backend.path(folder)
+                )
+                return {
+                    "/" + item.object_name: (item.size, item.etag.strip('"'))
+                    for item in objects
+                    if not item.is_dir
+                }
+        except FileNotFoundError:
+            return {}
+        except Exception as error:
+            raise audbackend.BackendError(error) from error
+        with waiting():
+            paths = self.backend.ls(folder, suppress_backend_errors=True)
+        return {
+            path: (-1, "") for path in paths if path.rsplit("/", 1)[0] + "/" == folder
+        }
+
+    def _put(
+        self,
+        path: str,
+        version: str,
+        write: Writer,
+        kind: str,
+        exclusive: bool = False,
+    ) -> None:
         r"""Write a file with ``write(dst, md5) -> md5`` and store it at ``path``.
 
         ``write`` may skip computing the MD5 if ``md5`` is ``False``.
@@ -262,9 +472,9 @@ class Remote:
         """
         dst = self.path(path, version)
         if self.is_file_system:
-            size = self._put_local(dst, write)
+            size = self._put_local(dst, write, exclusive)
         else:
-            size = self._put_upload(dst, write)
+            size = self._put_upload(dst, write, exclusive)
         with self._lock:
             if size is None:
                 self.transfers[kind, "skipped"] += 1
@@ -272,22 +482,29 @@ class Remote:
                 self.transfers[kind, "put"] += 1
                 self.transfers["bytes"] += size
 
-    def _put_local(self, dst: str, write: Writer) -> int | None:
+    def _put_local(self, dst: str, write: Writer, exclusive: bool) -> int | None:
         final = self.backend._expand(dst)
         partial = _partial_name(final)
         try:
             exists = self._local_exists(final)
             # the checksum is only needed to skip a file that is there
             checksum = write(partial, exists)
-            if exists and hashing.md5(final) == checksum:
-                os.remove(partial)
-                return None
             size = os.path.getsize(partial)
-            os.replace(partial, final)
+            if exclusive:
+                _link_new(partial, final)
+            elif exists and hashing.md5(final) == checksum:
+                os.remove(partial)
+                size = None
+            else:
+                os.replace(partial, final)
+            stamp = _file_stamp(final)
+            with self._lock:
+                self.stamps[dst] = stamp
             return size
         except BaseException as error:
             _remove_quietly(partial)
-            if isinstance(error, OSError) and self._in_repository(error):
+            taken = isinstance(error, FileExistsError)
+            if isinstance(error, OSError) and not taken and self._in_repository(error):
                 # as audbackend wraps errors of the repository
                 raise audbackend.BackendError(error) from error
             raise
@@ -300,18 +517,74 @@ class Remote:
             for name in (error.filename, error.filename2)
         )
 
-    def _put_upload(self, dst: str, write: Writer) -> int | None:
+    def _put_upload(self, dst: str, write: Writer, exclusive: bool) -> int | None:
         # keep the file name: the MinIO backend derives the content type from it
         folder = tempfile.mkdtemp(dir=self._tmp_root())
         local = os.path.join(folder, dst.rsplit("/", 1)[1])
         try:
             checksum = write(local, True)
+            size = os.path.getsize(local)
+            with self._lock:
+                self.stamps[dst] = (size, checksum)
             with waiting():
+                if exclusive:
+                    if not self._create(local, dst, checksum):
+                        raise FileExistsError(f"'{dst}' exists in the repository")
+                    return size
                 if self._upload(local, dst, checksum):
-                    return os.path.getsize(local)
+                    return size
                 return None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _create(self, local: str, dst: str, checksum: str) -> bool:
+        r"""Put ``local`` at ``dst`` if nothing is there; ``False`` otherwise."""
+        if self.is_file_system:
+            try:
+                _link_new(local, self.backend._expand(dst))
+            except FileExistsError:
+                return False
+            except OSError as error:
+                raise audbackend.BackendError(error) from error
+            return True
+        with waiting():
+            if self.is_minio:
+                return self._create_object(local, dst, checksum)
+            if self.backend.exists(dst):
+                return False
+            self.backend.put_file(local, dst)
+            return True
+
+    def _create_object(self, local: str, dst: str, checksum: str) -> bool:
+        r"""PUT with ``If-None-Match: *``, with the metadata audbackend writes."""
+        import minio.error
+
+        with open(local, "rb") as fp:
+            data = fp.read()
+        content_type = mimetypes.guess_type(local)[0] or "application/octet-stream"
+        headers = {
+            "If-None-Match": "*",
+            "Content-Type": content_type,
+            "x-amz-meta-checksum": checksum,
+            "x-amz-meta-owner": getpass.getuser(),
+        }
+        client = self.backend._client
+        try:
+            client._execute(
+                "PUT",
+                self.backend.repository,
+                self.backend.path(dst),
+                body=data,
+                headers=headers,
+            )
+        except minio.error.S3Error as error:
+            # 409: another conditional write of the key is in progress
+            if error.code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise audbackend.BackendError(error) from error
+        except Exception as error:
+            raise audbackend.BackendError(error) from error
+        return True
 
     def _upload(self, local: str, dst: str, checksum: str) -> bool:
         if self._remote_exists(dst) and self.backend.checksum(dst) == checksum:
@@ -382,6 +655,77 @@ def check_path(path: str) -> str:
 
     """
     return audbackend.core.utils.check_path(path)
+
+
+class _RangeReader(io.RawIOBase):
+    r"""Seekable reader of a MinIO/S3 object by ranged requests."""
+
+    CHUNK = 8 << 20
+
+    def __init__(self, backend: audbackend.backend.Minio, path: str):
+        self._client = backend._client
+        self._bucket = backend.repository
+        self._name = backend.path(path)
+        self.size = self._client.stat_object(self._bucket, self._name).size
+        self._pos = 0
+        self._chunk = b""
+        self._chunk_start = 0
+
+    def readable(self) -> bool:  # noqa: D102
+        return True
+
+    def seekable(self) -> bool:  # noqa: D102
+        return True
+
+    def tell(self) -> int:  # noqa: D102
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:  # noqa: D102
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}
+        self._pos = max(0, base[whence] + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:  # noqa: D102
+        if self._pos >= self.size:
+            return 0
+        offset = self._pos - self._chunk_start
+        if not 0 <= offset < len(self._chunk):
+            length = min(max(len(buffer), self.CHUNK), self.size - self._pos)
+            response = self._client.get_object(
+                self._bucket, self._name, offset=self._pos, length=length
+            )
+            try:
+                self._chunk = response.read()
+            finally:
+                response.close()
+                response.release_conn()
+            self._chunk_start, offset = self._pos, 0
+        n = min(len(buffer), len(self._chunk) - offset)
+        buffer[:n] = self._chunk[offset : offset + n]
+        self._pos += n
+        return n
+
+
+def _file_stamp(path: str) -> tuple[int, int, int] | None:
+    r"""Size, modification time and inode of a file, ``None`` if missing."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+def _link_new(src: str, dst: str) -> None:
+    r"""Give ``src`` the name ``dst`` only if ``dst`` does not exist.
+
+    Raises:
+        FileExistsError: if ``dst`` exists
+
+    """
+    try:
+        os.link(src, dst)
+    finally:
+        _remove_quietly(src)
 
 
 def _partial_name(path: str) -> str:

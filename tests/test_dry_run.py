@@ -25,6 +25,7 @@ from test_errors import CASES
 from test_errors import NAME as SMALL
 from test_errors import run
 from test_errors import small_db
+from test_faults import count_puts
 
 
 def _folder_state(root: str) -> dict[str, str]:
@@ -46,19 +47,6 @@ def _repository_state(repository, tmp) -> dict[str, str]:
     return {path: "" for path in repository_files(repository)}
 
 
-def _puts(monkeypatch) -> list[str]:
-    r"""Record the paths publish puts, without versions."""
-    calls = []
-    original = remote_module.Remote._put
-
-    def put(self, path, version, write, kind):
-        calls.append(path)
-        return original(self, path, version, write, kind)
-
-    monkeypatch.setattr(remote_module.Remote, "_put", put)
-    return calls
-
-
 def _check(db_root, version, repository, monkeypatch, tmp_path, **kwargs):
     r"""Dry run, then publish: same puts, nothing written by the dry run."""
     before = _folder_state(db_root), _repository_state(repository, tmp_path)
@@ -71,7 +59,7 @@ def _check(db_root, version, repository, monkeypatch, tmp_path, **kwargs):
         for file in put.files
         if os.path.exists(os.path.join(db_root, file))
     }
-    puts = _puts(monkeypatch)
+    puts = count_puts(monkeypatch)
     deps = audb_publish.publish(db_root, version, repository, verbose=False, **kwargs)
     monkeypatch.undo()
     header_and_deps = [f"/{NAME}/db.parquet", f"/{NAME}/db.yaml"]

@@ -48,9 +48,9 @@ def count_puts(monkeypatch) -> list[str]:
     calls = []
     original = remote_module.Remote._put
 
-    def put(self, path, version, write, kind):
+    def put(self, path, version, write, kind, *args):
         calls.append(path)
-        return original(self, path, version, write, kind)
+        return original(self, path, version, write, kind, *args)
 
     monkeypatch.setattr(remote_module.Remote, "_put", put)
     return calls
@@ -61,13 +61,13 @@ def fail_put(monkeypatch, k: int) -> None:
     calls = []
     lock = threading.Lock()
 
-    def put(self, path, version, write, kind):
+    def put(self, path, version, write, kind, *args):
         with lock:
             calls.append(path)
             n = len(calls)
         if n == k:
             raise Injected(f"put {k} of {path}")
-        return original(self, path, version, write, kind)
+        return original(self, path, version, write, kind, *args)
 
     monkeypatch.setattr(remote_module.Remote, "_put", put)
 
@@ -271,7 +271,16 @@ def test_rerun_on_s3_puts_only_what_is_missing(
         uploads.append(dst)
         return original(self, src, dst, checksum, verbose)
 
+    # the header is created only if it is not there
+    create = remote_module.Remote._create_object
+
+    def create_object(self, local, dst, checksum):
+        uploads.append(dst)
+        return create(self, local, dst, checksum)
+
     monkeypatch.setattr(audbackend.backend.Minio, "_put_file", put_file)
+    monkeypatch.setattr(remote_module.Remote, "_create_object", create_object)
     publish(root, repository, cache, num_workers=2)
-    assert uploads == ["/equiv/1.0.0/db.yaml"]
+    # the lock, then the header
+    assert uploads == ["/equiv/1.0.0/db.lock", "/equiv/1.0.0/db.yaml"]
     assert_same_repository(clean, repository, tmp_path)
