@@ -3,7 +3,8 @@
 Importing this package changes nothing in :mod:`audb`.
 Call :func:`audb_publish.publish` directly,
 or :func:`audb_publish.patch` to make :func:`audb.publish` use it.
-:func:`audb_publish.dry_run` tells what a publish would put.
+:func:`audb_publish.dry_run` tells what a publish would put,
+:func:`audb_publish.verify` checks a published version.
 
 """
 
@@ -13,6 +14,15 @@ from audb_publish.patching import patch
 from audb_publish.patching import patched
 from audb_publish.patching import unpatch
 from audb_publish.publish import publish
+from audb_publish.verify import verify
 
-__all__ = ["dry_run", "is_patched", "patch", "patched", "publish", "unpatch"]
+__all__ = [
+    "dry_run",
+    "is_patched",
+    "patch",
+    "patched",
+    "publish",
+    "unpatch",
+    "verify",
+]
 __version__ = "0.1.0"

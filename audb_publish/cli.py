@@ -35,6 +35,7 @@ from audb_publish.patching import status
 from audb_publish.publish import logger
 from audb_publish.publish import publish
 from audb_publish.report import Report
+from audb_publish.verify import verify
 
 ERRORS = (
     audbackend.BackendError,
@@ -107,6 +108,12 @@ def parser() -> argparse.ArgumentParser:
         help="write what the publish did as JSON to FILE "
         "(fields: see audb_publish.report.Report)",
     )
+    pub.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="remove the lock of another publish of this version first; "
+        "only if that publish no longer runs",
+    )
 
     plan = commands.add_parser(
         "plan",
@@ -121,6 +128,39 @@ def parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="print JSON (fields: see audb_publish.dry_run.DryRun)",
+    )
+
+    check = commands.add_parser(
+        "verify",
+        help="check a published version against its dependency table",
+        description="Check that every archive and file the dependency table "
+        "of a published version names is in the repository, "
+        "and that each archive holds the files the table assigns to it. "
+        "Exits with 0 if the version is intact, 1 if not.",
+    )
+    check.add_argument("name", help="database name")
+    check.add_argument("version", help="published version")
+    check.add_argument(
+        "--repository",
+        nargs=3,
+        required=True,
+        metavar=("NAME", "HOST", "BACKEND"),
+        help="repository of the version, e.g. data /srv/repos file-system",
+    )
+    check.add_argument(
+        "--deep",
+        action="store_true",
+        help="also read every archive and compare the MD5 of each member "
+        "with the table (reads the whole version)",
+    )
+    check.add_argument(
+        "--num-workers", type=_positive_int, default=1, help="archives at a time"
+    )
+    check.add_argument("--quiet", action="store_true", help="no progress display")
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON (fields: see audb_publish.verify.Verification)",
     )
     return main
 
@@ -196,7 +236,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         # errors of the script itself keep their traceback
         return run_script(args.script, args.args)
-    command = plan_command if args.command == "plan" else publish_command
+    commands = {
+        "plan": plan_command,
+        "publish": publish_command,
+        "verify": verify_command,
+    }
+    command = commands[args.command]
     try:
         return command(args)
     except ERRORS as error:
@@ -380,6 +425,7 @@ def publish_command(args: argparse.Namespace) -> int:
             pipeline=args.pipeline,
             compression=compression,
             checksum_cache=args.checksum_cache,
+            break_lock=args.break_lock,
         )
     print(f"published {args.version}: {len(deps)} files in the dependency table")
     (report,) = reports
@@ -388,6 +434,28 @@ def publish_command(args: argparse.Namespace) -> int:
         with open(args.report, "w") as fp:
             fp.write(report.to_json() + "\n")
     return 0
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    r"""Verify a published version from parsed arguments.
+
+    Args:
+        args: parsed arguments of the ``verify`` command
+
+    Returns:
+        exit code: 0 if the version is intact, 1 if not
+
+    """
+    result = verify(
+        args.name,
+        args.version,
+        audb.Repository(*args.repository),
+        deep=args.deep,
+        num_workers=args.num_workers,
+        verbose=not args.quiet,
+    )
+    print(result.to_json() if args.json else result.summary())
+    return 0 if result.intact else 1
 
 
 @contextlib.contextmanager

@@ -79,6 +79,16 @@ def test_same_repository(reference, kwargs, repositories, template, tmp_path):
     assert_same_repository(expected, actual, tmp_path)
     for version in ["1.0.0", "1.1.0"]:
         assert_same_load(expected, actual, version, tmp_path)
+        result = audb_publish.verify(NAME, version, actual, deep=True, num_workers=3)
+        assert result.intact, result.summary()
+
+
+def test_verify_passes_on_upstream_repositories(reference):
+    _, expected, _ = reference
+    for version in ["1.0.0", "1.1.0"]:
+        result = audb_publish.verify(NAME, version, expected, deep=True)
+        assert result.intact, result.summary()
+        assert result.members > 0 and result.bytes_read > 0
 
 
 def publish_compressed(reference, compression, repositories, template, tmp_path):
