@@ -96,7 +96,9 @@ class Remote:
         ``("archive" or "file", "put" or "skipped")``,
         and ``"bytes"`` written."""
         self.stamps: dict[str, tuple] = {}
-        r"""Stamp of each backend path put or skipped, see :meth:`changed`."""
+        r"""Stamp of each backend path put or skipped, see :meth:`changed`:
+        local path and :func:`os.stat` values on the file system,
+        size and MD5 elsewhere."""
 
     def __enter__(self) -> Remote:
         self.backend.open()
@@ -400,8 +402,8 @@ class Remote:
             if self.is_file_system:
                 return sorted(
                     path
-                    for path, stamp in self.stamps.items()
-                    if _file_stamp(self.backend._expand(path)) != stamp
+                    for path, (local, stamp) in self.stamps.items()
+                    if _file_stamp(local) != stamp
                 )
             changed = []
             folders: dict[str, dict] = {}
@@ -499,7 +501,7 @@ class Remote:
                 os.replace(partial, final)
             stamp = _file_stamp(final)
             with self._lock:
-                self.stamps[dst] = stamp
+                self.stamps[dst] = (final, stamp)
             return size
         except BaseException as error:
             _remove_quietly(partial)
