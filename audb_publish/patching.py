@@ -32,8 +32,14 @@ OPTIONS_VARIABLE = "AUDB_PUBLISH_OPTIONS"
 r"""Environment variable with defaults of the patch."""
 
 _OFF = ("", "0", "false", "no", "off")
-_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False}
-_BOOLEANS["no"] = False
+_BOOLEANS = {
+    "true": True,
+    "1": True,
+    "yes": True,
+    "false": False,
+    "0": False,
+    "no": False,
+}
 
 
 def _parse_bool(value: str) -> bool:
