@@ -1,10 +1,11 @@
 r"""Checksum cache: what an unchanged media file was found to be last time.
 
 As git's index and dvc-data's state do,
-the cache keys each media file of a database root by
+the cache keys each media file and table file of a database root by
 its path, device, inode, size, ``mtime_ns`` and ``ctime_ns``,
-and records its MD5 and the audio properties
+and records its checksum and, for media, the audio properties
 the dependency table records.
+(A table file listed as media is cached as media only.)
 A scan that finds the same key takes the recorded values
 instead of reading the file;
 any other file is read as before.
@@ -263,13 +264,31 @@ class ChecksumCache:
             "written_ns": str(time.time_ns()),
         }
         table = pa.Table.from_pydict(columns, schema=_SCHEMA.with_metadata(metadata))
-        folder = os.path.dirname(self.path)
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".partial")
-        try:
-            with os.fdopen(fd, "wb") as fp:
-                pq.write_table(table, fp)
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.remove(tmp)
-            raise
+        write_atomically(table, self.path)
+
+
+def write_atomically(table: pa.Table, path: str) -> None:
+    r"""Write a PARQUET file to a temporary file and rename it into place.
+
+    Concurrent writers never leave a broken file; the last one wins.
+
+    Args:
+        table: content
+        path: destination, its folder is created
+
+    Examples:
+        >>> write_atomically(pa.table({"a": [1]}), "cache/a.parquet")
+        >>> pq.read_table("cache/a.parquet").num_rows
+        1
+
+    """
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            pq.write_table(table, fp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.remove(tmp)
+        raise

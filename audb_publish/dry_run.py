@@ -29,6 +29,7 @@ from audb_publish.report import Report
 from audb_publish.scan import scan_all
 from audb_publish.scheduler import Jobs
 from audb_publish.scheduler import Scheduler
+from audb_publish.table_cache import TableCache
 from audb_publish.validate import check_versions
 from audb_publish.validate import validate
 
@@ -218,6 +219,7 @@ def dry_run(
     ):
         # publish saves tables stored only as pickle as PARQUET in db_root;
         # the dry run saves them in a temporary folder
+        tables = TableCache.load(db_root, cache_root) if checksum_cache else None
         ctx = validate(
             workers,
             db_root,
@@ -227,6 +229,7 @@ def dry_run(
             previous_version,
             tmp,
             converted_root=tmp,
+            table_cache=tables,  # read, never written
         )
         plan = Plan(ctx)
         cache = ChecksumCache.load(db_root, cache_root) if checksum_cache else None

@@ -24,6 +24,7 @@ from audb_publish.plan import Put
 from audb_publish.report import Report
 from audb_publish.scheduler import Jobs
 from audb_publish.scheduler import Scheduler
+from audb_publish.table_cache import TableCache
 from audb_publish.validate import Context
 from audb_publish.validate import check_versions
 from audb_publish.validate import validate
@@ -139,12 +140,16 @@ def publish(
             ``"store"`` nothing,
             an int from 1 to 3 deflates everything at that ISA-L level
         checksum_cache: take the checksum and audio properties
-            of a media file whose path, device, inode, size,
+            of a media file or table file whose path, device, inode, size,
             modification and change time are those of the last publish
             of this ``db_root`` from a cache under ``cache_root``
             (audb's default cache root if ``None``)
             instead of reading the file,
-            see :mod:`audb_publish.checksum_cache`.
+            see :mod:`audb_publish.checksum_cache`,
+            and the media a table references
+            if its file and definition are unchanged
+            since it passed validation,
+            see :mod:`audb_publish.table_cache`.
             The dependency table is the same with or without the cache
         break_lock: remove the lock of another publisher of ``version``
             before claiming the version.
@@ -212,6 +217,7 @@ def publish(
     compression_.check(compression)
     report = Report(version=version)
     with Scheduler(num_workers, verbose=verbose, desc=f"Publish {version}") as workers:
+        tables = TableCache.load(db_root, cache_root) if checksum_cache else None
         ctx = _stage(
             report,
             "validate",
@@ -223,7 +229,10 @@ def publish(
             archives,
             previous_version,
             cache_root,
+            table_cache=tables,
         )
+        if tables is not None:
+            tables.save()  # the tables passed validation
         plan = Plan(ctx)
         cache = ChecksumCache.load(db_root, cache_root) if checksum_cache else None
         with (
@@ -312,9 +321,9 @@ def scan_and_put(
     _log_stage(report, "scan_pack_put" if pipeline else "pack_put", start)
 
 
-def _stage(report: Report, name: str, function: Callable, *args):
+def _stage(report: Report, name: str, function: Callable, *args, **kwargs):
     start = time.perf_counter()
-    result = function(*args)
+    result = function(*args, **kwargs)
     _log_stage(report, name, start)
     return result
 

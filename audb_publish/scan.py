@@ -311,8 +311,8 @@ def scan_all(
         ready: takes archives and files to put as they become known
         scanned: called once every scan finished
         label: name of the phase in the progress display
-        cache: if given, media files it knows unchanged are not read,
-            and it records every media scan
+        cache: if given, media and table files it knows unchanged
+            are not read, and it records every media and table scan
 
     """
     display = jobs.scheduler.display
@@ -345,12 +345,27 @@ def scan_all(
     for attachment_id, path in attachments:
         kind = "attachment"
         jobs.submit(kind, attachment_id, scan_path, root, path, kind)
+    cached_tables = []
+    # a table file listed as media is cached as media, with its MD5
+    table_files = {} if cache is None else dict(tables)
+    table_files = {k: f for k, f in table_files.items() if f not in ctx.media}
     for table_id, file in tables:
-        jobs.submit("table", table_id, scan_path, root, file, "table")
+        hit = None
+        if table_id in table_files:
+            hit = cache.lookup(file, os.stat(os.path.join(root, file)))
+        if hit is None:
+            jobs.submit("table", table_id, scan_path, root, file, "table")
+        else:
+            cached_tables.append((table_id, hit))
     for batch in batches(files, sizes, jobs.scheduler.cores):
         jobs.submit("media", None, media_job, root, batch)
     scans = jobs.count
     take(without_scan)
+    for table_id, hit in cached_tables:  # after counting: take() may submit puts
+        cache.record([hit])
+        cached_bytes += hit.signature.size
+        display.update(0, files=1)
+        take(plan.add_table(table_id, hit.checksum, {hit.file: hit.signature}))
 
     def done() -> None:
         display.lower_total(scan_bytes - cached_bytes + put_bytes)
@@ -365,6 +380,10 @@ def scan_all(
         if kind == "attachment":
             take(plan.add_attachment(key, result.checksum, result.signatures))
         elif kind == "table":
+            if key in table_files:
+                ((file, signature),) = result.signatures.items()
+                entry = MediaScan(file, result.checksum, 0, 0, 0.0, 0, signature)
+                cache.record([entry])
             take(plan.add_table(key, result.checksum, result.signatures))
         else:
             if cache is not None:

@@ -25,6 +25,8 @@ from audb_publish.remote import DEPENDENCY_FILE
 from audb_publish.remote import HEADER_FILE
 from audb_publish.remote import Remote
 from audb_publish.scheduler import Scheduler
+from audb_publish.table_cache import TableCache
+from audb_publish.table_cache import definition
 
 LEGACY_DEPENDENCY_FILE = "db.csv"
 ALLOWED_ID_CHARS = "[A-Za-z0-9._-]"
@@ -110,6 +112,7 @@ def validate(
     cache_root: str | None,
     *,
     converted_root: str | None = None,
+    table_cache: TableCache | None = None,
 ) -> Context:
     r"""Validate a database before it is published.
 
@@ -124,6 +127,10 @@ def validate(
         converted_root: where tables stored only as pickle
             are saved as PARQUET, ``db_root`` if ``None``;
             tables saved elsewhere are named by their absolute path
+        table_cache: if given, a table whose file and definition
+            are unchanged since they passed validation is not read,
+            and every table read is recorded
+            (see :mod:`audb_publish.table_cache`)
 
     Returns:
         context of the publication
@@ -141,7 +148,7 @@ def validate(
             f"A version '{version}' already exists for database '{db.name}'."
         )
     deps = load_dependencies(db_root, db.name, previous_version, cache_root)
-    indices = read_indices(scheduler, db, db_root)
+    indices = read_indices(scheduler, db, db_root, table_cache)
     check_ids(db)
     media = table_media(db, indices)
     if not all(is_portable(file) for file in media):
@@ -362,7 +369,10 @@ def check_ids(db: audformat.Database) -> None:
 
 
 def read_indices(
-    scheduler: Scheduler, db: audformat.Database, db_root: str
+    scheduler: Scheduler,
+    db: audformat.Database,
+    db_root: str,
+    cache: TableCache | None = None,
 ) -> dict[str, pd.Index]:
     r"""Read and check every table, in parallel, and keep their indices.
 
@@ -375,6 +385,8 @@ def read_indices(
         scheduler: worker pool, its display shows the bytes of the table files
         db: database header
         db_root: database root
+        cache: if given, the unique media files of a table it knows unchanged
+            stand for its index, and every table read is recorded
 
     Returns:
         table ID and index, in the order of ``list(db)``
@@ -390,13 +402,51 @@ def read_indices(
     )
 
     def read(table_id: str) -> pd.Index:
-        index = table_index(db_root, table_id, db[table_id])
+        index = read_index(db, db_root, table_id, cache)
         scheduler.display.update(sizes[table_id], files=1)
         return index
 
     futures = [scheduler.submit(read, table_id) for table_id in table_ids]
     indices = dict(zip(table_ids, scheduler.ordered(futures), strict=True))
     return {table_id: indices[table_id] for table_id in db}
+
+
+def read_index(
+    db: audformat.Database,
+    db_root: str,
+    table_id: str,
+    cache: TableCache | None = None,
+) -> pd.Index:
+    r"""Index of a table, or its media files from ``cache`` if unchanged.
+
+    Args:
+        db: database header
+        db_root: database root
+        table_id: table ID
+        cache: table cache, or ``None``
+
+    Returns:
+        index as :func:`audb_publish.indices.table_index` reads it,
+        or the unique media files the table references, named ``file``
+
+    Raises:
+        RuntimeError, ValueError: as :meth:`audformat.Table.load`
+
+    """
+    path = os.path.join(db_root, f"db.{table_id}")
+    digest = None
+    if cache is not None and not os.path.exists(f"{path}.pkl"):
+        path += ".parquet" if os.path.exists(f"{path}.parquet") else ".csv"
+        digest = definition(db, table_id) if os.path.exists(path) else None
+    if digest is None:
+        return table_index(db_root, table_id, db[table_id])
+    index = cache.lookup(table_id, path, digest)
+    if index is not None:
+        return index
+    before = os.stat(path)
+    index = table_index(db_root, table_id, db[table_id])
+    cache.record(table_id, path, before, digest, index)
+    return index
 
 
 def _table_bytes(db_root: str, table_id: str) -> int:
