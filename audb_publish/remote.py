@@ -489,17 +489,18 @@ class Remote:
             exists = self._local_exists(final)
             # the checksum is only needed to skip a file that is there
             checksum = write(partial, exists)
-            size = os.path.getsize(partial)
+            # a rename or a link keeps size, mtime and inode: the stamp
+            stat = os.stat(partial)
+            size = stat.st_size
             if exclusive:
                 _link_new(partial, final)
             elif exists and hashing.md5(final) == checksum:
                 os.remove(partial)
-                size = None
+                stat, size = os.stat(final), None
             else:
                 os.replace(partial, final)
-            stamp = _file_stamp(final)
             with self._lock:
-                self.stamps[dst] = (final, stamp)
+                self.stamps[dst] = (final, _stamp_of(stat))
             return size
         except BaseException as error:
             _remove_quietly(partial)
@@ -740,9 +741,12 @@ def _list_objects(client, bucket: str, prefix: str) -> dict[str, tuple[int, str]
 def _file_stamp(path: str) -> tuple[int, int, int] | None:
     r"""Size, modification time and inode of a file, ``None`` if missing."""
     try:
-        stat = os.stat(path)
+        return _stamp_of(os.stat(path))
     except FileNotFoundError:
         return None
+
+
+def _stamp_of(stat: os.stat_result) -> tuple[int, int, int]:
     return stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 

@@ -38,8 +38,8 @@ class _Database:
         return iter([])
 
 
-def synthetic(n: int):
-    r"""Dependency table of ``n`` media files and a context that changes 2%."""
+def synthetic(n: int, new: float = 0.01):
+    r"""Dependency table of ``n`` media files and a context that adds ``new``."""
     files = [f"audio/{i // 1000:04d}/{i:07d}.wav" for i in range(n)]
     deps = audb.Dependencies()
     deps._add_media(
@@ -48,7 +48,7 @@ def synthetic(n: int):
             for i, f in enumerate(files)
         ]
     )
-    new = [f"audio/new/{i:07d}.wav" for i in range(n // 100)]
+    new = [f"audio/new/{i:07d}.wav" for i in range(int(n * new))]
     media = files + new
     ctx = types.SimpleNamespace(
         db=_Database(),
