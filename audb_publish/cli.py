@@ -40,6 +40,7 @@ from audb_publish.verify import verify
 ERRORS = (
     audbackend.BackendError,
     FileNotFoundError,
+    ImportError,
     KeyError,
     NotADirectoryError,
     RuntimeError,
@@ -107,6 +108,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write what the publish did as JSON to FILE "
         "(fields: see audb_publish.report.Report)",
+    )
+    pub.add_argument(
+        "--scheduler",
+        default="threads",
+        help="where scan and put jobs run: 'threads', 'processes', "
+        "or the address of a Dask scheduler, e.g. tcp://host:8786",
     )
     pub.add_argument(
         "--break-lock",
@@ -426,6 +433,7 @@ def publish_command(args: argparse.Namespace) -> int:
             compression=compression,
             checksum_cache=args.checksum_cache,
             break_lock=args.break_lock,
+            scheduler=args.scheduler,
         )
     print(f"published {args.version}: {len(deps)} files in the dependency table")
     (report,) = reports

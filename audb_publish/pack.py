@@ -21,22 +21,26 @@ import tempfile
 
 from audb_publish import compression as compression_
 from audb_publish import integrity
+from audb_publish.executors import RemoteRef
+from audb_publish.executors import resolve
 from audb_publish.plan import Put
 from audb_publish.remote import Remote
+from audb_publish.remote import Transfer
 
 
 def put(
-    remote: Remote,
+    remote: Remote | RemoteRef,
     db_root: str,
     version: str,
     item: Put,
     compression: str | int,
     progress: Callable[[int], None],
-) -> Put:
+) -> Transfer:
     r"""Build an archive, or take a file, and put it in the repository.
 
     Args:
-        remote: the repository
+        remote: the repository, or a reference to it
+            for a job on another process
         db_root: database root
         version: version to publish
         item: what to put
@@ -45,7 +49,7 @@ def put(
             it may raise to stop the job
 
     Returns:
-        ``item``
+        what the put did
 
     Raises:
         RuntimeError: if members missing on disk cannot be downloaded
@@ -57,11 +61,12 @@ def put(
         audbackend.BackendError: if the backend fails
 
     """
+    remote = resolve(remote)
     if item.missing:
         download_missing(remote, db_root, item)
     guards = integrity.guards(item.kind, item.files, item.signatures)
     if item.is_archive:
-        remote.put_archive(
+        return remote.put_archive(
             item.path,
             version,
             db_root,
@@ -73,29 +78,28 @@ def put(
             progress=progress,
             guards=guards,
         )
-    else:
-        remote.put_file(
-            os.path.join(db_root, item.files[0]), item.path, version, guard=guards[0]
-        )
-        progress(item.nbytes)
-    return item
+    transfer = remote.put_file(
+        os.path.join(db_root, item.files[0]), item.path, version, guard=guards[0]
+    )
+    progress(item.nbytes)
+    return transfer
 
 
 def put_many(
-    remote: Remote,
+    remote: Remote | RemoteRef,
     db_root: str,
     version: str,
     items: Sequence[Put],
     compression: str | int,
     progress: Callable[[int], None],
-) -> list[Put]:
+) -> list[Transfer]:
     r"""Put several archives or files, one after the other.
 
     One job per small archive would cost more in scheduling
     than writing the archive does.
 
     Args:
-        remote: the repository
+        remote: the repository, or a reference to it
         db_root: database root
         version: version to publish
         items: what to put
@@ -103,7 +107,7 @@ def put_many(
         progress: see :func:`put`
 
     Returns:
-        ``items``
+        what each put did
 
     """
     return [

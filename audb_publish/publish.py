@@ -19,6 +19,7 @@ from audb_publish import scan
 from audb_publish.checksum_cache import ChecksumCache
 from audb_publish.commit import VersionLock
 from audb_publish.commit import commit
+from audb_publish.executors import RemoteRef
 from audb_publish.plan import Plan
 from audb_publish.plan import Put
 from audb_publish.report import Report
@@ -41,6 +42,7 @@ KEYWORDS = (
     "compression",
     "checksum_cache",
     "break_lock",
+    "scheduler",
 )
 r"""Keyword arguments of :func:`publish`."""
 
@@ -59,6 +61,7 @@ def publish(
     compression: str | int = "auto",
     checksum_cache: bool = True,
     break_lock: bool = False,
+    scheduler: str | object = "threads",
 ) -> audb.Dependencies:
     r"""Publish a database, as :func:`audb.publish` does, but faster.
 
@@ -157,6 +160,20 @@ def publish(
             (killed, or its machine gone):
             breaking the lock of a running publish
             lets both write the same version
+        scheduler: where scan and put jobs run, named as in Dask:
+            ``"threads"`` of this process,
+            ``"processes"``, a pool of ``num_workers`` processes
+            (at most as many as this process has cores),
+            or a Dask cluster, as a :class:`distributed.Client`
+            or the address of its scheduler, e.g. ``"tcp://host:8786"``
+            (needs ``pip install audb-publish[dask]``).
+            Workers of a cluster must see ``db_root``
+            (and a file-system repository) at the same path;
+            this is checked before anything is put.
+            Each worker opens the repository with its own credentials.
+            Validation, planning and the dependency table
+            stay in this process,
+            see :mod:`audb_publish.executors`
 
     Returns:
         dependency table of the new version
@@ -194,12 +211,14 @@ def publish(
             or leaves its version's media folder
             (stricter than :func:`audb.publish`),
             ``num_workers`` is smaller than 1,
-            or ``compression`` is not valid
+            ``compression`` or ``scheduler`` is not valid
         KeyError: if audb cannot read the audio properties of a media file,
             e.g. of a WAV file with an NMS ADPCM subtype
         FileNotFoundError: if ``db_root`` has no database header,
             or a file was deleted while publishing
         audbackend.BackendError: if the repository fails
+        ImportError: if ``scheduler`` is a Dask cluster
+            and :mod:`distributed` is not installed
 
     Examples:
         >>> db = audformat.Database("mydb")
@@ -216,7 +235,9 @@ def publish(
     check_versions(version, previous_version)
     compression_.check(compression)
     report = Report(version=version)
-    with Scheduler(num_workers, verbose=verbose, desc=f"Publish {version}") as workers:
+    with Scheduler(
+        num_workers, verbose=verbose, desc=f"Publish {version}", scheduler=scheduler
+    ) as workers:
         tables = TableCache.load(db_root, cache_root) if checksum_cache else None
         ctx = _stage(
             report,
@@ -286,19 +307,25 @@ def scan_and_put(
     pipeline = pipeline and plan.archives_valid
     jobs = Jobs(scheduler)
     held: list[Put] = []
+    remote = ctx.remote
+    if scheduler.executor is not None:  # workers open the repository themselves
+        scheduler.executor.check_storage(ctx.db_root, ctx.repository)
+        remote = RemoteRef.of(ctx.repository)
 
     def submit_puts() -> None:
         sizes = [item.nbytes for item in held]
         for batch in scan.batches(held, sizes, scheduler.num_workers):
+            nbytes = sum(item.nbytes for item in batch)
             jobs.submit(
                 "put",
                 None,
                 pack.put_many,
-                ctx.remote,
+                remote,
                 ctx.db_root,
                 ctx.version,
                 batch,
                 compression,
+                nbytes=nbytes,
             )
         held.clear()
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
+import dataclasses
 import getpass
 import hashlib
 import io
@@ -60,6 +61,25 @@ from audb_publish.scheduler import waiting
 
 Writer = Callable[[str, bool], str]
 r"""Writes a file to a path and returns its MD5, if asked to compute it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Transfer:
+    r"""What one put did.
+
+    Args:
+        path: backend path, e.g. ``/db/media/1.0.0/a.zip``
+        kind: ``"archive"`` or ``"file"``
+        size: bytes written, ``None`` if the file was there already
+        stamp: what :meth:`Remote.changed` compares with the repository
+
+    """
+
+    path: str
+    kind: str
+    size: int | None
+    stamp: tuple
+
 
 HEADER_FILE = "db.yaml"
 DEPENDENCY_FILE = "db.parquet"
@@ -213,7 +233,7 @@ class Remote:
         *,
         progress: Callable[[int], None] | None = None,
         guards: Sequence[integrity.Guard | None] | None = None,
-    ) -> None:
+    ) -> Transfer:
         r"""Write a ZIP archive of ``files`` and put it in ``version``.
 
         Args:
@@ -229,6 +249,9 @@ class Remote:
                 not to have changed since its scan,
                 see :func:`audb_publish.zipwriter.write_zip`
 
+        Returns:
+            what the put did
+
         Raises:
             audbackend.BackendError: if the backend fails
             audb_publish.integrity.FileChangedError: if a file
@@ -243,7 +266,7 @@ class Remote:
             )
             return info.md5
 
-        self._put(path, version, write, "archive")
+        return self._put(path, version, write, "archive")
 
     def put_file(
         self,
@@ -253,7 +276,7 @@ class Remote:
         *,
         guard: integrity.Guard | None = None,
         exclusive: bool = False,
-    ) -> None:
+    ) -> Transfer:
         r"""Put a local file in ``version``.
 
         Args:
@@ -265,6 +288,9 @@ class Remote:
             exclusive: put it only if no file is at ``path``,
                 as one atomic step on the file system and on MinIO/S3.
                 Meant for small files: on MinIO/S3 it is sent from memory
+
+        Returns:
+            what the put did
 
         Raises:
             audbackend.BackendError: if the backend fails
@@ -278,7 +304,7 @@ class Remote:
         def write(dst: str, md5: bool) -> str:
             return hashing.copy_md5(src, dst, guard=guard)
 
-        self._put(path, version, write, "file", exclusive)
+        return self._put(path, version, write, "file", exclusive)
 
     def create(self, path: str, version: str, data: bytes) -> bool:
         r"""Create a small file, only if there is none at ``path``.
@@ -464,7 +490,7 @@ class Remote:
         write: Writer,
         kind: str,
         exclusive: bool = False,
-    ) -> None:
+    ) -> Transfer:
         r"""Write a file with ``write(dst, md5) -> md5`` and store it at ``path``.
 
         ``write`` may skip computing the MD5 if ``md5`` is ``False``.
@@ -472,17 +498,32 @@ class Remote:
         """
         dst = self.path(path, version)
         if self.is_file_system:
-            size = self._put_local(dst, write, exclusive)
+            size, stamp = self._put_local(dst, write, exclusive)
         else:
-            size = self._put_upload(dst, write, exclusive)
-        with self._lock:
-            if size is None:
-                self.transfers[kind, "skipped"] += 1
-            else:
-                self.transfers[kind, "put"] += 1
-                self.transfers["bytes"] += size
+            size, stamp = self._put_upload(dst, write, exclusive)
+        transfer = Transfer(dst, kind, size, stamp)
+        self.record(transfer)
+        return transfer
 
-    def _put_local(self, dst: str, write: Writer, exclusive: bool) -> int | None:
+    def record(self, transfer: Transfer) -> None:
+        r"""Count a file put or skipped, and keep its stamp for :meth:`changed`.
+
+        Puts of this object record themselves;
+        puts of worker processes are recorded by the calling process.
+
+        Args:
+            transfer: what a put did
+
+        """
+        with self._lock:
+            self.stamps[transfer.path] = transfer.stamp
+            if transfer.size is None:
+                self.transfers[transfer.kind, "skipped"] += 1
+            else:
+                self.transfers[transfer.kind, "put"] += 1
+                self.transfers["bytes"] += transfer.size
+
+    def _put_local(self, dst: str, write: Writer, exclusive: bool) -> tuple:
         final = self.backend._expand(dst)
         partial = _partial_name(final)
         try:
@@ -499,9 +540,7 @@ class Remote:
                 stat, size = os.stat(final), None
             else:
                 os.replace(partial, final)
-            with self._lock:
-                self.stamps[dst] = (final, _stamp_of(stat))
-            return size
+            return size, (final, _stamp_of(stat))
         except BaseException as error:
             _remove_quietly(partial)
             taken = isinstance(error, FileExistsError)
@@ -518,23 +557,22 @@ class Remote:
             for name in (error.filename, error.filename2)
         )
 
-    def _put_upload(self, dst: str, write: Writer, exclusive: bool) -> int | None:
+    def _put_upload(self, dst: str, write: Writer, exclusive: bool) -> tuple:
         # keep the file name: the MinIO backend derives the content type from it
         folder = tempfile.mkdtemp(dir=self._tmp_root())
         local = os.path.join(folder, dst.rsplit("/", 1)[1])
         try:
             checksum = write(local, True)
             size = os.path.getsize(local)
-            with self._lock:
-                self.stamps[dst] = (size, checksum)
+            stamp = (size, checksum)
             with waiting():
                 if exclusive:
                     if not self._create(local, dst, checksum):
                         raise FileExistsError(f"'{dst}' exists in the repository")
-                    return size
+                    return size, stamp
                 if self._upload(local, dst, checksum):
-                    return size
-                return None
+                    return size, stamp
+                return None, stamp
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

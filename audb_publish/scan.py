@@ -333,18 +333,33 @@ def scan_all(
     )
     put_bytes = 0
     cached_bytes = 0
+    elsewhere = jobs.scheduler.executor is not None
     media_job = scan_media
-    if cache is not None:
+    cached_media: list[MediaScan] = []
+    if cache is not None and elsewhere:  # the cache stays in this process
+        files, sizes, cached_media = _look_up(cache, root, files, sizes)
+    elif cache is not None:
         media_job = functools.partial(scan_media, cache=cache)
+    size_of = ctx.root_files
 
     def take(items: list[Put]) -> None:
         nonlocal put_bytes
         put_bytes += sum(item.nbytes for item in items)
         ready(items)
 
+    def take_media(result: list[MediaScan]) -> None:
+        nonlocal cached_bytes
+        if cache is not None:
+            cache.record(result)
+            hits = [r for r in result if r.cached]
+            report.cached_media += len(hits)
+            cached_bytes += sum(r.signature.size for r in hits)
+        take(plan.add_media(result))
+
     for attachment_id, path in attachments:
         kind = "attachment"
-        jobs.submit(kind, attachment_id, scan_path, root, path, kind)
+        nbytes = sum(size_of.get(f, 0) for f in ctx.attachments[attachment_id])
+        jobs.submit(kind, attachment_id, scan_path, root, path, kind, nbytes=nbytes)
     cached_tables = []
     # a table file listed as media is cached as media, with its MD5
     table_files = {} if cache is None else dict(tables)
@@ -354,18 +369,26 @@ def scan_all(
         if table_id in table_files:
             hit = cache.lookup(file, os.stat(os.path.join(root, file)))
         if hit is None:
-            jobs.submit("table", table_id, scan_path, root, file, "table")
+            nbytes = size_of.get(file, 0)
+            jobs.submit(
+                "table", table_id, scan_path, root, file, "table", nbytes=nbytes
+            )
         else:
             cached_tables.append((table_id, hit))
-    for batch in batches(files, sizes, jobs.scheduler.cores):
-        jobs.submit("media", None, media_job, root, batch)
+    for batch in batches(files, sizes, jobs.scheduler.parallel):
+        nbytes = sum(size_of.get(file, 0) for file in batch)
+        jobs.submit("media", None, media_job, root, batch, nbytes=nbytes)
     scans = jobs.count
+    # after counting the scans: take() may submit puts
     take(without_scan)
-    for table_id, hit in cached_tables:  # after counting: take() may submit puts
+    for table_id, hit in cached_tables:
         cache.record([hit])
         cached_bytes += hit.signature.size
         display.update(0, files=1)
         take(plan.add_table(table_id, hit.checksum, {hit.file: hit.signature}))
+    if cached_media:
+        display.update(0, files=len(cached_media))
+        take_media(cached_media)
 
     def done() -> None:
         display.lower_total(scan_bytes - cached_bytes + put_bytes)
@@ -375,6 +398,9 @@ def scan_all(
         done()
     for kind, key, result in jobs.finished():
         if kind == "put":
+            if elsewhere:  # recorded in another process's Remote: here, too
+                for transfer in result:
+                    ctx.remote.record(transfer)
             continue
         display.update(0, files=len(result) if kind == "media" else 1)
         if kind == "attachment":
@@ -386,15 +412,25 @@ def scan_all(
                 cache.record([entry])
             take(plan.add_table(key, result.checksum, result.signatures))
         else:
-            if cache is not None:
-                cache.record(result)
-                hits = [r for r in result if r.cached]
-                report.cached_media += len(hits)
-                cached_bytes += sum(r.signature.size for r in hits)
-            take(plan.add_media(result))
+            take_media(result)
         scans -= 1
         if scans == 0:
             done()
+
+
+def _look_up(
+    cache: ChecksumCache, root: str, files: list[str], sizes: list[int]
+) -> tuple[list[str], list[int], list[MediaScan]]:
+    r"""Split media files into those to scan and those the cache knows."""
+    to_scan, to_scan_sizes, known = [], [], []
+    for file, size in zip(files, sizes, strict=True):
+        hit = cache.lookup(file, os.stat(os.path.join(root, file)))
+        if hit is None:
+            to_scan.append(file)
+            to_scan_sizes.append(size)
+        else:
+            known.append(hit)
+    return to_scan, to_scan_sizes, known
 
 
 def _scan_bytes(ctx: Context, plan: Plan, media_sizes: list[int]) -> int:

@@ -317,7 +317,16 @@ class Scheduler:
 
     """
 
-    def __init__(self, num_workers: int | None, *, verbose: bool, desc: str = ""):
+    def __init__(
+        self,
+        num_workers: int | None,
+        *,
+        verbose: bool,
+        desc: str = "",
+        scheduler: object = "threads",
+    ):
+        from audb_publish import executors
+
         if num_workers is None:
             num_workers = (os.cpu_count() or 1) * 5
         if num_workers < 1:
@@ -331,6 +340,8 @@ class Scheduler:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             num_workers, thread_name_prefix="audb-publish"
         )
+        self.executor = executors.executor(scheduler, num_workers)
+        r"""Where :meth:`dispatch` runs jobs, ``None`` for the threads."""
 
     def __enter__(self) -> Scheduler:
         return self
@@ -338,8 +349,15 @@ class Scheduler:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.stop()
+        if self.executor is not None:
+            self.executor.shutdown(failed=exc_type is not None)
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.display.__exit__(exc_type, exc, tb)
+
+    @property
+    def parallel(self) -> int:
+        r"""Number of jobs :meth:`dispatch` runs at a time."""
+        return self.cores if self.executor is None else self.executor.workers
 
     @property
     def stopped(self) -> bool:
@@ -382,6 +400,32 @@ class Scheduler:
         if self._stop.is_set():
             raise Cancelled()
         return self._pool.submit(self._run, function, args, kwargs)
+
+    def dispatch(self, function: Callable, *args) -> concurrent.futures.Future:
+        r"""Schedule ``function(*args, progress)`` where scan and put jobs run.
+
+        On the threads of this scheduler ``progress`` is :meth:`progress`;
+        on an :attr:`executor` it ignores the bytes,
+        which the caller counts when the job finished.
+
+        Args:
+            function: job, importable by name for an executor
+            *args: its arguments, picklable for an executor
+
+        Returns:
+            future of the job's result
+
+        Raises:
+            Cancelled: if the publish was stopped
+
+        """
+        if self.executor is None:
+            return self.submit(function, *args, self.progress)
+        if self._stop.is_set():
+            raise Cancelled()
+        from audb_publish.executors import ignore_progress
+
+        return self.executor.submit(function, *args, ignore_progress)
 
     def _run(self, function: Callable, args: tuple, kwargs: dict):
         with self._slots:
@@ -583,20 +627,29 @@ class Jobs:
     def __init__(self, scheduler: Scheduler):
         self.scheduler = scheduler
         self._pending = Pending()
-        self._kinds: dict[object, tuple[str, str | None]] = {}
+        self._kinds: dict[object, tuple[str, str | None, int]] = {}
 
-    def submit(self, kind: str, key: str | None, function: Callable, *args) -> None:
-        r"""Submit ``function(*args, progress)``.
+    def submit(
+        self,
+        kind: str,
+        key: str | None,
+        function: Callable,
+        *args,
+        nbytes: int = 0,
+    ) -> None:
+        r"""Submit ``function(*args, progress)`` with :meth:`Scheduler.dispatch`.
 
         Args:
             kind: kind of job
             key: ID of what the job works on, or ``None``
             function: job
             *args: its arguments, before the progress callback
+            nbytes: bytes the job reads,
+                shown when it finished if it ran on an executor
 
         """
-        future = self.scheduler.submit(function, *args, self.scheduler.progress)
-        self._kinds[future] = (kind, key)
+        future = self.scheduler.dispatch(function, *args)
+        self._kinds[future] = (kind, key, nbytes)
         self._pending.add(future)
 
     @property
@@ -614,6 +667,9 @@ class Jobs:
             Exception: the error of the earliest submitted job that fails
 
         """
+        elsewhere = self.scheduler.executor is not None
         for future, result in self.scheduler.drain(self._pending):
-            kind, key = self._kinds.pop(future)
+            kind, key, nbytes = self._kinds.pop(future)
+            if elsewhere:
+                self.scheduler.display.update(nbytes)
             yield kind, key, result

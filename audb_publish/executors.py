@@ -1,0 +1,333 @@
+r"""Where scan and put jobs run: threads, a process pool, or a Dask cluster.
+
+The :class:`~audb_publish.scheduler.Scheduler` owns the workers.
+By default (``scheduler="threads"``, as in Dask)
+every job runs on its threads in this process.
+With ``"processes"``, or a Dask cluster
+(a :class:`distributed.Client`, or a scheduler address such as
+``"tcp://host:8786"``),
+the jobs that read files, scan and put
+run on an :class:`Executor` of this module instead;
+validation, planning and the dependency table stay in the calling process.
+
+Those jobs are plain functions of plain data
+(:func:`audb_publish.scan.scan_media`, :func:`audb_publish.scan.scan_path`,
+:func:`audb_publish.pack.put_many`),
+and the repository travels as a :class:`RemoteRef`:
+its name, host and backend.
+Each worker process opens the repository itself
+with the credentials of its own environment and audbackend configuration;
+no credential is sent.
+A job returns what it did;
+the calling process records the files put for the check before commit.
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import concurrent.futures
+import dataclasses
+import hashlib
+import multiprocessing
+import os
+import threading
+import uuid
+
+import audb
+
+from audb_publish.remote import HEADER_FILE
+from audb_publish.remote import Remote
+
+THREADS = "threads"
+PROCESSES = "processes"
+DASK_INSTALL = "pip install 'audb-publish[dask]'"
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoteRef:
+    r"""A repository as jobs on other processes get it.
+
+    Args:
+        name: repository name
+        host: repository host
+        backend: backend name
+        token: unique to one publish,
+            so that a worker opens the repository anew for each publish
+
+    Examples:
+        >>> ref = RemoteRef.of(audb.Repository("repo", "/host", "file-system"))
+        >>> ref.name, ref.backend
+        ('repo', 'file-system')
+
+    """
+
+    name: str
+    host: str
+    backend: str
+    token: str
+
+    @classmethod
+    def of(cls, repository: audb.Repository) -> RemoteRef:
+        r"""Reference to a repository for one publish.
+
+        Args:
+            repository: the repository
+
+        Returns:
+            reference with a new token
+
+        """
+        return cls(
+            repository.name, repository.host, repository.backend, uuid.uuid4().hex
+        )
+
+
+_opened: dict[RemoteRef, Remote] = {}
+_opened_lock = threading.Lock()
+
+
+def resolve(remote: Remote | RemoteRef) -> Remote:
+    r"""The repository of a job, opened once per worker process and publish.
+
+    Args:
+        remote: the repository itself (threads), or a reference to it
+
+    Returns:
+        the repository, open
+
+    """
+    if isinstance(remote, Remote):
+        return remote
+    with _opened_lock:
+        if remote not in _opened:
+            for ref in list(_opened):  # a new publish: close the old ones
+                _opened.pop(ref).__exit__(None, None, None)
+            repository = audb.Repository(remote.name, remote.host, remote.backend)
+            _opened[remote] = Remote(repository.create_backend_interface())
+            _opened[remote].__enter__()
+        return _opened[remote]
+
+
+def ignore_progress(nbytes: int) -> None:
+    r"""Progress callback of jobs on other processes: progress comes with results.
+
+    Args:
+        nbytes: bytes read
+
+    """
+
+
+class Executor:
+    r"""Runs jobs outside this process.
+
+    Args:
+        pool: a :class:`concurrent.futures.Executor`
+        workers: number of jobs it runs at a time
+        name: how errors name it
+
+    """
+
+    def __init__(self, pool: concurrent.futures.Executor, workers: int, name: str):
+        self.pool = pool
+        self.workers = workers
+        self.name = name
+
+    def submit(self, function: Callable, *args) -> concurrent.futures.Future:
+        r"""Run ``function(*args)`` on a worker.
+
+        Args:
+            function: a function importable by name
+            *args: picklable arguments
+
+        Returns:
+            future of its result
+
+        """
+        return self.pool.submit(function, *args)
+
+    def check_storage(self, db_root: str, repository: audb.Repository) -> None:
+        r"""Check that every worker sees the files as this process does.
+
+        Args:
+            db_root: database root
+            repository: the repository
+
+        Raises:
+            RuntimeError: if a worker does not
+
+        """
+
+    def shutdown(self, *, failed: bool) -> None:
+        r"""Stop the workers this executor started.
+
+        Args:
+            failed: the publish failed or was interrupted:
+                cancel pending jobs and stop running ones
+
+        """
+        self.pool.shutdown(wait=not failed, cancel_futures=True)
+
+
+class ProcessExecutor(Executor):
+    r"""A pool of worker processes on this machine.
+
+    The processes start from a fork server,
+    so they do not inherit the threads of this process,
+    and take the environment this process has now,
+    as child processes do
+    (the fork server keeps the one it started with).
+
+    Args:
+        workers: number of processes
+
+    """
+
+    def __init__(self, workers: int):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["audb_publish.pack", "audb_publish.scan"])
+        pool = concurrent.futures.ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_take_environment,
+            initargs=(dict(os.environ),),
+        )
+        super().__init__(pool, workers, "process pool")
+
+    def shutdown(self, *, failed: bool) -> None:  # noqa: D102
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        super().shutdown(failed=failed)
+        if failed:  # running jobs cannot be told to stop: end their processes
+            for process in processes:
+                process.kill()
+            for process in processes:
+                process.join(timeout=2)
+
+
+def _take_environment(environ: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(environ)
+
+
+class DaskExecutor(Executor):
+    r"""The workers of a Dask cluster.
+
+    Args:
+        client: a :class:`distributed.Client`
+        owned: close ``client`` on :meth:`shutdown`
+
+    """
+
+    def __init__(self, client, *, owned: bool = False):
+        self.client = client
+        self.owned = owned
+        workers = sum(client.nthreads().values())
+        super().__init__(client.get_executor(pure=False), workers, "Dask cluster")
+
+    def check_storage(self, db_root: str, repository: audb.Repository) -> None:  # noqa: D102
+        folder = None
+        if repository.backend == "file-system":
+            folder = os.path.join(repository.host, repository.name)
+        expected = storage_signature(db_root, folder)
+        seen = self.client.run(storage_signature, db_root, folder)
+        for worker, signature in sorted(seen.items()):
+            for (path, mine), (_, theirs) in zip(expected, signature, strict=True):
+                if theirs != mine:
+                    raise RuntimeError(
+                        f"Dask worker {worker} does not see '{path}' "
+                        f"as this process does ({theirs}, not {mine}); "
+                        "all workers must share db_root "
+                        "and a file-system repository"
+                    )
+
+    def shutdown(self, *, failed: bool) -> None:  # noqa: D102
+        self.pool.shutdown(wait=not failed)  # cancels the jobs if failed
+        if self.owned:
+            self.client.close()
+
+
+def storage_signature(
+    db_root: str, repository_folder: str | None
+) -> list[tuple[str, str]]:
+    r"""What a process sees of the database root and the repository folder.
+
+    Args:
+        db_root: database root
+        repository_folder: folder of a file-system repository, or ``None``
+
+    Returns:
+        per path: the MD5 of the database header,
+        and whether the repository folder is a folder
+
+    Examples:
+        >>> storage_signature("nowhere", None)
+        [('nowhere/db.yaml', 'missing')]
+
+    """
+    header = os.path.join(db_root, HEADER_FILE)
+    try:
+        with open(header, "rb") as fp:
+            seen = [(header, hashlib.md5(fp.read()).hexdigest())]
+    except OSError as error:
+        seen = [
+            (header, "missing" if isinstance(error, FileNotFoundError) else str(error))
+        ]
+    if repository_folder is not None:
+        exists = "folder" if os.path.isdir(repository_folder) else "missing"
+        seen.append((repository_folder, exists))
+    return seen
+
+
+def executor(scheduler, num_workers: int) -> Executor | None:
+    r"""Executor for the ``scheduler`` argument of :func:`audb_publish.publish`.
+
+    Args:
+        scheduler: ``"threads"``, ``"processes"``,
+            a :class:`distributed.Client`,
+            or the address of a Dask scheduler
+        num_workers: the limit of work in parallel;
+            a process pool gets that many processes,
+            at most as many as this process has cores
+
+    Returns:
+        executor, ``None`` for threads
+
+    Raises:
+        ValueError: if ``scheduler`` is none of these
+        ImportError: if a Dask cluster is asked for
+            and :mod:`distributed` is not installed
+
+    Examples:
+        >>> executor("threads", 4) is None
+        True
+
+    """
+    from audb_publish.scheduler import cores
+
+    if isinstance(scheduler, str):
+        if scheduler == THREADS:
+            return None
+        if scheduler == PROCESSES:
+            return ProcessExecutor(max(1, min(num_workers, cores())))
+        if "://" not in scheduler:
+            raise ValueError(
+                "'scheduler' must be 'threads', 'processes', "
+                "a distributed.Client or the address of a Dask scheduler, "
+                f"not '{scheduler}'."
+            )
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError(
+            f"A Dask cluster needs the package 'distributed': {DASK_INSTALL}"
+        ) from None
+    if isinstance(scheduler, str):
+        client = distributed.Client(scheduler, set_as_default=False, timeout=30)
+        return DaskExecutor(client, owned=True)
+    if not isinstance(scheduler, distributed.Client):
+        raise ValueError(
+            "'scheduler' must be 'threads', 'processes', "
+            "a distributed.Client or the address of a Dask scheduler, "
+            f"not {type(scheduler).__name__}."
+        )
+    return DaskExecutor(scheduler)
