@@ -13,6 +13,8 @@ IMPL_LABELS = {
     "upstream": "audb.publish (upstream)",
     "ours": "audb_publish",
     "pipeline": "audb_publish pipeline=True",
+    "processes": "audb_publish scheduler='processes'",
+    "dask": "audb_publish on a Dask LocalCluster",
     "floor": "floor",
 }
 COLUMNS = (
@@ -336,7 +338,13 @@ def plot(rows: list[dict], path: Path):
 
 
 def _panel(ax, rows: list[dict]):
-    styles = {"upstream": "o-", "ours": "s-", "pipeline": "^-"}
+    styles = {
+        "upstream": "o-",
+        "ours": "s-",
+        "pipeline": "^-",
+        "processes": "d-",
+        "dask": "v-",
+    }
     for impl, style in styles.items():
         points = sorted(
             (r["workers"], r["wall_s"])

@@ -41,7 +41,7 @@ SHAPES = (
     "incremental",
     "bigtable",
 )
-IMPLS = ("upstream", "ours", "pipeline", "floor")
+IMPLS = ("upstream", "ours", "pipeline", "processes", "dask", "floor")
 QUICK = {  # a smoke test of the harness, under 2 minutes
     "scale": 0.02,
     "runs": 1,

@@ -35,7 +35,8 @@ GROUPS = [
 ]
 
 
-def publish(src: str, num_workers: int) -> None:
+def publish(src: str, num_workers: int, scheduler: str = "threads") -> float:
+    r"""Seconds of one publish of a copy of ``src`` to a new repository."""
     import time
 
     import audb
@@ -60,8 +61,10 @@ def publish(src: str, num_workers: int) -> None:
             num_workers=num_workers,
             verbose=False,
             previous_version=None,
+            checksum_cache=False,
+            scheduler=scheduler,
         )
-        print(f"publish: {time.perf_counter() - start:.2f} s", file=sys.stderr)
+        return time.perf_counter() - start
     finally:
         shutil.rmtree(tmp)
 
@@ -98,13 +101,17 @@ def group(raw: str, files: int) -> None:
         )
 
 
-def main() -> None:
-    if sys.argv[1] == "--publish":
-        publish(sys.argv[2], int(sys.argv[3]))
-        return
-    src = sys.argv[1]
-    num_workers = sys.argv[2] if len(sys.argv) > 2 else "1"
-    files = sum(f.endswith(".wav") for _, _, fs in os.walk(src) for f in fs)
+def record(arguments: list[str], flags: list[str] = ()) -> str:
+    r"""Run ``python arguments...`` under ``py-spy record``; path of the samples.
+
+    Args:
+        arguments: script and its arguments
+        flags: more flags of ``py-spy record``, e.g. ``--idle`` or ``--gil``
+
+    Returns:
+        samples in py-spy's raw format, in a new temporary folder
+
+    """
     raw = os.path.join(tempfile.mkdtemp(), "samples.txt")
     subprocess.run(
         [
@@ -116,16 +123,26 @@ def main() -> None:
             "raw",
             "-o",
             raw,
+            *flags,
             "--",
             sys.executable,
-            __file__,
-            "--publish",
-            src,
-            num_workers,
+            *arguments,
         ],
         check=True,
+        capture_output=True,
     )
-    group(raw, files)
+    return raw
+
+
+def main() -> None:
+    if sys.argv[1] == "--publish":
+        seconds = publish(sys.argv[2], int(sys.argv[3]))
+        print(f"publish: {seconds:.2f} s", file=sys.stderr)
+        return
+    src = sys.argv[1]
+    num_workers = sys.argv[2] if len(sys.argv) > 2 else "1"
+    files = sum(f.endswith(".wav") for _, _, fs in os.walk(src) for f in fs)
+    group(record([__file__, "--publish", src, num_workers]), files)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def configure_audb(spec: dict):
 # publish
 
 
-def publish_function(impl: str, profile: bool):
+def publish_function(impl: str, profile: bool, workers: int = 1):
     """Return ``(publish, extra keyword arguments, stage collector)``."""
     if impl == "upstream":
         import audb.core.publish
@@ -64,14 +64,36 @@ def publish_function(impl: str, profile: bool):
     import audb_publish
 
     collector = profiling.StageCollector().install()
-    return audb_publish.publish, {"pipeline": impl == "pipeline"}, collector
+    extra = {"pipeline": impl == "pipeline"}
+    if impl == "processes":
+        extra["scheduler"] = "processes"
+    elif impl == "dask":
+        extra["scheduler"] = dask_client(workers)
+    return audb_publish.publish, extra, collector
+
+
+def dask_client(workers: int):
+    """A Dask cluster of ``workers`` processes with one thread, started untimed.
+
+    A user publishing to a cluster has it running already.
+    """
+    import distributed
+
+    cluster = distributed.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+    )
+    return distributed.Client(cluster, set_as_default=False)
 
 
 def run_publish(spec: dict) -> dict:
     """Time one publish call."""
     repository = configure_audb(spec)
     publish, extra, collector = publish_function(
-        spec["impl"], spec.get("profile", False)
+        spec["impl"], spec.get("profile", False), spec["workers"]
     )
     start = time.perf_counter()
     publish(
