@@ -21,10 +21,12 @@ The model: on ``k = min(n, cores)`` cores,
 * threads: ``T(n) = S + max(G, J / k)``:
   the jobs' GIL-holding parts run one at a time,
   everything else (read, write, MD5, deflate, waiting) in parallel;
-* processes: ``T(n) = S + J / k``;
+* processes: ``T(n) = S + O + J / k``,
+  with ``O`` the cost of starting the pool
+  (processes minus threads at 1 worker).
 
-both capped by the rate of the disk
-(the floor measured in ``docs/benchmarks/workers-fs``).
+The projection for more cores is not capped by disk or network rates;
+``docs/benchmarks/scaling.md`` states the caps.
 The same script then measures ``T`` with 1 and 2 workers,
 threads and processes, medians of ``--runs``,
 to check what the model predicts for 2 workers.
@@ -78,12 +80,86 @@ def shares(src: str) -> dict:
     }
 
 
-def model(s: float, g: float, j: float, n: int, cores: int, floor: float) -> dict:
-    r"""Seconds the model predicts for threads and processes."""
+def model(s: float, g: float, j: float, o: float, n: int, cores: int) -> dict:
+    r"""Seconds the model predicts for threads and processes.
+
+    ``o`` is the cost of starting the process pool,
+    measured as processes minus threads with 1 worker.
+    """
     k = min(n, cores)
-    threads = max(s + max(g, j / k), floor)
-    processes = max(s + j / k, floor)
-    return {"threads": threads, "processes": processes}
+    return {"threads": s + max(g, j / k), "processes": s + o + j / k}
+
+
+def measure(shapes: list[str], scale: float, runs: int) -> dict:
+    r"""Shares and wall times of each shape."""
+    records = {}
+    for shape in shapes:
+        info = generate.ensure(shape, scale, 1)
+        src = info["root"]
+        measured = {}
+        for scheduler in ("threads", "processes"):
+            for workers in (1, 2):
+                times = [publish(src, workers, scheduler) for _ in range(runs)]
+                measured[f"{scheduler} {workers}"] = statistics.median(times)
+        records[shape] = {"files": info["files"], **shares(src), **measured}
+        print(json.dumps({shape: records[shape]}), flush=True)
+    return records
+
+
+def render(records: dict, command: str) -> str:
+    r"""The measured shares, the 2-worker check and the projection."""
+    lines = [
+        "# Scaling: measured shares and 2-worker checks",
+        "",
+        *[f"- **{key}**: {value}" for key, value in report.machine_info().items()],
+        f"- **command**: `{command}`",
+        "",
+        "Seconds of one publish, medians; S, G, J sampled with py-spy at 1 worker "
+        "and scaled so that S + J is the 1-worker wall time; "
+        "O = processes minus threads at 1 worker.",
+        "",
+        "| shape | files | T threads 1 | S caller | J jobs | G holding the GIL "
+        "| G / J | O | threads 2 predicted | measured | error "
+        "| processes 2 predicted | measured | error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for shape, r in records.items():
+        factor = r["threads 1"] / (r["S"] + r["J"])
+        s, g, j = r["S"] * factor, r["G"] * factor, r["J"] * factor
+        o = max(0.0, r["processes 1"] - r["threads 1"])
+        two = model(s, g, j, o, 2, 2)
+        r.update(S_s=s, G_s=g, J_s=j, O_s=o, predicted_2=two)
+        errors = {
+            kind: two[kind] / r[f"{kind} 2"] - 1 for kind in ("threads", "processes")
+        }
+        lines.append(
+            f"| {shape} | {r['files']} | {r['threads 1']:.2f} | {s:.2f} | {j:.2f} "
+            f"| {g:.2f} | {r['gil_share']:.0%} | {o:.2f} "
+            f"| {two['threads']:.2f} | {r['threads 2']:.2f} | {errors['threads']:+.0%} "
+            f"| {two['processes']:.2f} | {r['processes 2']:.2f} "
+            f"| {errors['processes']:+.0%} |"
+        )
+    lines += [
+        "",
+        "## Projection on machines with n cores (speedup over threads at 1 worker)",
+        "",
+        "Not capped by disk or network rates; see scaling.md for the caps.",
+        "",
+        "| shape | "
+        + " | ".join(f"threads {n} | processes {n}" for n in WORKERS)
+        + " |",
+        "|---|" + "---|---|" * len(WORKERS),
+    ]
+    for shape, r in records.items():
+        cells = []
+        for n in WORKERS:
+            t = model(r["S_s"], r["G_s"], r["J_s"], r["O_s"], n, n)
+            cells.append(
+                f"{r['threads 1'] / t['threads']:.1f} "
+                f"| {r['threads 1'] / t['processes']:.1f}"
+            )
+        lines.append(f"| {shape} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -95,67 +171,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--shapes", default="wav,small,flac")
     parser.add_argument("--out", default="docs/benchmarks/scaling-measured.md")
+    parser.add_argument(
+        "--render", metavar="JSON", help="only write the tables of earlier records"
+    )
     args = parser.parse_args()
-    records = {}
-    for shape in args.shapes.split(","):
-        info = generate.ensure(shape, args.scale, 1)
-        src = info["root"]
-        measured = {}
-        for scheduler in ("threads", "processes"):
-            for workers in (1, 2):
-                runs = [publish(src, workers, scheduler) for _ in range(args.runs)]
-                measured[f"{scheduler} {workers}"] = statistics.median(runs)
-        part = shares(src)
-        records[shape] = {"files": info["files"], **part, **measured}
-        print(json.dumps({shape: records[shape]}), flush=True)
-    lines = [
-        "# Scaling: measured shares and 2-worker checks",
-        "",
-        *[f"- **{key}**: {value}" for key, value in report.machine_info().items()],
-        f"- **command**: `python {' '.join(sys.argv)}`",
-        "",
-        "| shape | files | T threads 1 | S caller | J jobs | G jobs holding the GIL "
-        "| G / J | predicted T threads 2 | measured | predicted T processes 2 "
-        "| measured |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for shape, r in records.items():
-        # scale the sampled seconds to the median 1-worker run
-        factor = r["threads 1"] / (r["S"] + r["J"])
-        s, g, j = r["S"] * factor, r["G"] * factor, r["J"] * factor
-        two = model(s, g, j, 2, os.cpu_count() or 1, 0.0)
-        r.update(S_scaled=s, G_scaled=g, J_scaled=j, predicted_2=two)
-        lines.append(
-            f"| {shape} | {r['files']} | {r['threads 1']:.2f} | {s:.2f} | {j:.2f} "
-            f"| {g:.2f} | {r['gil_share']:.0%} | {two['threads']:.2f} "
-            f"| {r['threads 2']:.2f} | {two['processes']:.2f} "
-            f"| {r['processes 2']:.2f} |"
-        )
-    lines += [
-        "",
-        "## Projection on machines with n cores (speedup over 1 worker)",
-        "",
-        "Not capped by disk or network rates; see scaling.md for the caps.",
-        "",
-        "| shape | "
-        + " | ".join(f"threads {n} | processes {n}" for n in WORKERS)
-        + " |",
-        "|---|" + "---|---|" * len(WORKERS),
-    ]
-    for shape, r in records.items():
-        s, g, j = r["S_scaled"], r["G_scaled"], r["J_scaled"]
-        cells = []
-        for n in WORKERS:
-            t = model(s, g, j, n, n, 0.0)
-            cells.append(
-                f"{r['threads 1'] / t['threads']:.1f} "
-                f"| {r['threads 1'] / t['processes']:.1f}"
-            )
-        lines.append(f"| {shape} | " + " | ".join(cells) + " |")
-    lines.append("")
-    Path(args.out).write_text("\n".join(lines))
-    Path(args.out).with_suffix(".json").write_text(json.dumps(records, indent=2))
-    print("\n".join(lines))
+    command = f"python {' '.join(sys.argv)}"
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        records, command = saved["records"], saved["command"]
+    else:
+        records = measure(args.shapes.split(","), args.scale, args.runs)
+    text = render(records, command)
+    Path(args.out).write_text(text)
+    saved = {"command": command, "records": records}
+    Path(args.out).with_suffix(".json").write_text(json.dumps(saved, indent=2))
+    print(text)
 
 
 if __name__ == "__main__":
