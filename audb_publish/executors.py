@@ -83,6 +83,9 @@ class RemoteRef:
         )
 
 
+OPENED = 8
+r"""Most repositories a worker process keeps open, one per publish."""
+
 _opened: dict[RemoteRef, Remote] = {}
 _opened_lock = threading.Lock()
 
@@ -101,8 +104,10 @@ def resolve(remote: Remote | RemoteRef) -> Remote:
         return remote
     with _opened_lock:
         if remote not in _opened:
-            for ref in list(_opened):  # a new publish: close the old ones
-                _opened.pop(ref).__exit__(None, None, None)
+            # forget the oldest, without closing it:
+            # a worker may serve several publishes at once
+            while len(_opened) >= OPENED:
+                _opened.pop(next(iter(_opened)))
             repository = audb.Repository(remote.name, remote.host, remote.backend)
             _opened[remote] = Remote(repository.create_backend_interface())
             _opened[remote].__enter__()
@@ -173,7 +178,10 @@ class ProcessExecutor(Executor):
     r"""A pool of worker processes on this machine.
 
     The processes start from a fork server,
-    so they do not inherit the threads of this process,
+    so they do not inherit the threads of this process
+    (and, as with :mod:`multiprocessing`'s spawn,
+    they import the main script again:
+    it must guard its entry point with ``if __name__ == "__main__":``),
     and take the environment this process has now,
     as child processes do
     (the fork server keeps the one it started with).

@@ -208,24 +208,28 @@ def test_dask_worker_killed_mid_publish(
     assert_same_repository(clean, repository, tmp_path)
 
 
-class HidePath(distributed.WorkerPlugin):
-    r"""Make a path invisible to one worker."""
+def hide_path(path: str):
+    r"""A worker plugin that makes ``path`` invisible to ``open()``.
 
-    def __init__(self, path: str):
-        self.path = path
+    Its class is made here, so that Dask sends it by value:
+    the workers need not import this test module.
 
-    def setup(self, worker):
-        import builtins
+    """
 
-        path = self.path
-        original = builtins.open
+    class HidePath(distributed.WorkerPlugin):
+        def setup(self, worker):
+            import builtins
 
-        def hiding_open(file, *args, **kwargs):
-            if isinstance(file, str) and file.startswith(path):
-                raise FileNotFoundError(2, "hidden", file)
-            return original(file, *args, **kwargs)
+            original = builtins.open
 
-        builtins.open = hiding_open
+            def hiding_open(file, *args, **kwargs):
+                if isinstance(file, str) and file.startswith(path):
+                    raise FileNotFoundError(2, "hidden", file)
+                return original(file, *args, **kwargs)
+
+            builtins.open = hiding_open
+
+    return HidePath()
 
 
 def test_worker_that_cannot_see_db_root(repositories, template, tmp_path):
@@ -239,7 +243,7 @@ def test_worker_that_cannot_see_db_root(repositories, template, tmp_path):
         with distributed.Client(local, set_as_default=False) as client:
             root = str(tmp_path / "db")
             shutil.copytree(template, root)
-            client.register_plugin(HidePath(root), name="hide")
+            client.register_plugin(hide_path(root), name="hide")
             repository = repositories.new("file-system")
             with pytest.raises(RuntimeError, match="does not see") as error:
                 publish(root, repository, str(tmp_path / "cache"), scheduler=client)
@@ -255,3 +259,30 @@ def test_bad_scheduler_and_missing_dask(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"pip install 'audb-publish\[dask\]'"):
         executors.executor("tcp://127.0.0.1:1", 2)
+
+
+def test_update_in_place_with_the_cache_on_processes(
+    repositories, tmp_path, monkeypatch
+):
+    r"""The checksum cache stays in the caller: hits are not sent to workers."""
+    from audb_publish import integrity
+
+    from test_checksum_cache import _db
+    from test_checksum_cache import _publish
+
+    monkeypatch.setattr(integrity, "RACY_NS", 50_000_000)  # no need to wait 2 s
+
+    deps = []
+    for scheduler in ("threads", "processes"):
+        repository = repositories.new("file-system")
+        root = str(tmp_path / scheduler)
+        cache = str(tmp_path / f"cache-{scheduler}")
+        _db(root)
+        _publish(root, "1.0.0", repository, cache)
+        time.sleep(0.1)
+        write_audio(os.path.join(root, "audio/0.wav"), 0.3, 16000, 1, "PCM_16", 9)
+        time.sleep(0.1)
+        result, report = _publish(root, "1.1.0", repository, cache, scheduler=scheduler)
+        assert report.cached_media == 5
+        deps.append(result())
+    pd.testing.assert_frame_equal(*deps)

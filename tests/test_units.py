@@ -419,3 +419,22 @@ def test_waiting_jobs_run_up_to_num_workers(monkeypatch):
         scheduler.ordered([scheduler.submit(job) for _ in range(12)])
     assert computing.most == 1
     assert uploading.most > 1
+
+
+def test_workers_open_each_repository_once_per_publish(tmp_path):
+    from audb_publish import executors
+
+    host = str(tmp_path)
+    refs = []
+    for n in range(executors.OPENED + 1):
+        os.makedirs(os.path.join(host, f"repo{n}"))
+        repository = audb.Repository(f"repo{n}", host, "file-system")
+        refs.append(executors.RemoteRef.of(repository))
+    first = executors.resolve(refs[0])
+    assert executors.resolve(refs[0]) is first
+    assert executors.resolve(first) is first
+    for ref in refs[1:]:
+        executors.resolve(ref)
+    assert len(executors._opened) == executors.OPENED
+    assert refs[0] not in executors._opened  # the oldest is forgotten
+    assert executors.resolve(refs[0]) is not first
