@@ -6,10 +6,10 @@ import io
 import json
 import os
 import shutil
+import tempfile
 import zipfile
 
 import audb
-import audeer
 import pandas as pd
 import pyarrow.parquet
 import pytest
@@ -50,10 +50,11 @@ def media_archive(repository: audb.Repository) -> str:
 
 
 def _get(backend, path: str) -> bytes:
-    local = os.path.join(audeer.mkdir(audeer.path("dl")), os.path.basename(path))
-    backend.get_file(path, local)
-    with open(local, "rb") as fp:
-        return fp.read()
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, os.path.basename(path))
+        backend.get_file(path, local)
+        with open(local, "rb") as fp:
+            return fp.read()
 
 
 def _members(data: bytes) -> dict[str, bytes]:
@@ -62,10 +63,11 @@ def _members(data: bytes) -> dict[str, bytes]:
 
 
 def _put(backend, path: str, data: bytes) -> None:
-    local = os.path.join(audeer.mkdir(audeer.path("up")), os.path.basename(path))
-    with open(local, "wb") as fp:
-        fp.write(data)
-    backend.put_file(local, path)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, os.path.basename(path))
+        with open(local, "wb") as fp:
+            fp.write(data)
+        backend.put_file(local, path)
 
 
 def rewrite(repository: audb.Repository, path: str, change) -> None:
