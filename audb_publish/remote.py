@@ -736,14 +736,15 @@ class _RangeReader(io.RawIOBase):
         offset = self._pos - self._chunk_start
         if not 0 <= offset < len(self._chunk):
             length = min(max(len(buffer), self.CHUNK), self.size - self._pos)
-            response = self._client.get_object(
-                self._bucket, self._name, offset=self._pos, length=length
-            )
-            try:
-                self._chunk = response.read()
-            finally:
-                response.close()
-                response.release_conn()
+            with waiting():
+                response = self._client.get_object(
+                    self._bucket, self._name, offset=self._pos, length=length
+                )
+                try:
+                    self._chunk = response.read()
+                finally:
+                    response.close()
+                    response.release_conn()
             self._chunk_start, offset = self._pos, 0
         n = min(len(buffer), len(self._chunk) - offset)
         buffer[:n] = self._chunk[offset : offset + n]
