@@ -61,7 +61,9 @@ class Problem:
     Args:
         kind: ``"missing"`` (an archive or file),
             ``"missing member"``, ``"extra member"``,
-            ``"wrong checksum"``, or ``"unreadable"``
+            ``"wrong checksum"``, ``"unreadable"``,
+            or ``"extra"`` (the lock of a publish of the version
+            that is running or was killed)
         path: backend path, e.g. ``/db/media/1.0.0/a.zip``
         detail: the member, or what was found
 

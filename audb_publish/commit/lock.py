@@ -7,7 +7,8 @@ only if there is none,
 as one atomic step (see :meth:`audb_publish.remote.Remote.create`):
 a hard link on the file system,
 a PUT with ``If-None-Match: *`` on MinIO/S3
-(MinIO, SeaweedFS and AWS S3 honour it and answer 412 to the second).
+(SeaweedFS 4.48 answers the second with 412, as tested;
+MinIO and AWS S3 document the same, not tested here).
 The lock holds a random token, and the claim reads it back:
 on a server that ignored ``If-None-Match``,
 the later of two writers wins and the earlier one gives up,
