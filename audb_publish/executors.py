@@ -42,6 +42,10 @@ from audb_publish.remote import Remote
 THREADS = "threads"
 PROCESSES = "processes"
 DASK_INSTALL = "pip install 'audb-publish[dask]'"
+_SCHEDULERS = (
+    "'scheduler' must be 'threads', 'processes', "
+    "a distributed.Client or the address of a Dask scheduler"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,11 +322,7 @@ def executor(scheduler, num_workers: int) -> Executor | None:
         if scheduler == PROCESSES:
             return ProcessExecutor(max(1, min(num_workers, cores())))
         if "://" not in scheduler:
-            raise ValueError(
-                "'scheduler' must be 'threads', 'processes', "
-                "a distributed.Client or the address of a Dask scheduler, "
-                f"not '{scheduler}'."
-            )
+            raise ValueError(f"{_SCHEDULERS}, not '{scheduler}'.")
     try:
         import distributed
     except ImportError:
@@ -333,9 +333,5 @@ def executor(scheduler, num_workers: int) -> Executor | None:
         client = distributed.Client(scheduler, set_as_default=False, timeout=30)
         return DaskExecutor(client, owned=True)
     if not isinstance(scheduler, distributed.Client):
-        raise ValueError(
-            "'scheduler' must be 'threads', 'processes', "
-            "a distributed.Client or the address of a Dask scheduler, "
-            f"not {type(scheduler).__name__}."
-        )
+        raise ValueError(f"{_SCHEDULERS}, not {type(scheduler).__name__}.")
     return DaskExecutor(scheduler)

@@ -328,6 +328,10 @@ class Remote:
 
         """
         dst = self.path(path, version)
+        checksum = hashlib.md5(data).hexdigest()
+        if self.is_minio:  # sent from memory
+            with waiting():
+                return self._create_object(data, dst, checksum)
         if self.is_file_system:  # beside its destination, to link it there
             final = self.backend._expand(dst)
             local = _partial_name(final)
@@ -340,7 +344,7 @@ class Remote:
         try:
             with open(local, "wb") as fp:
                 fp.write(data)
-            return self._create(local, dst, hashlib.md5(data).hexdigest())
+            return self._create(local, dst, checksum)
         finally:
             _remove_quietly(local)
 
@@ -588,19 +592,18 @@ class Remote:
             return True
         with waiting():
             if self.is_minio:
-                return self._create_object(local, dst, checksum)
+                with open(local, "rb") as fp:
+                    return self._create_object(fp.read(), dst, checksum)
             if self.backend.exists(dst):
                 return False
             self.backend.put_file(local, dst)
             return True
 
-    def _create_object(self, local: str, dst: str, checksum: str) -> bool:
+    def _create_object(self, data: bytes, dst: str, checksum: str) -> bool:
         r"""PUT with ``If-None-Match: *``, with the metadata audbackend writes."""
         import minio.error
 
-        with open(local, "rb") as fp:
-            data = fp.read()
-        content_type = mimetypes.guess_type(local)[0] or "application/octet-stream"
+        content_type = mimetypes.guess_type(dst)[0] or "application/octet-stream"
         headers = {
             "If-None-Match": "*",
             "Content-Type": content_type,

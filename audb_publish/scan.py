@@ -362,8 +362,9 @@ def scan_all(
         jobs.submit(kind, attachment_id, scan_path, root, path, kind, nbytes=nbytes)
     cached_tables = []
     # a table file listed as media is cached as media, with its MD5
-    table_files = {} if cache is None else dict(tables)
-    table_files = {k: f for k, f in table_files.items() if f not in ctx.media}
+    table_files = {}
+    if cache is not None:
+        table_files = {key: f for key, f in tables if f not in ctx.media}
     for table_id, file in tables:
         hit = None
         if table_id in table_files:

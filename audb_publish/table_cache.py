@@ -174,9 +174,8 @@ class TableCache:
             expected = self._metadata(path, os.stat(path), digest)
             if any(meta.get(k.encode()) != v.encode() for k, v in expected.items()):
                 return None
-            if int(meta[b"mtime_ns"]) >= int(meta[b"written_ns"]) - integrity.RACY_NS:
-                return None
-            if int(meta[b"ctime_ns"]) >= int(meta[b"written_ns"]) - integrity.RACY_NS:
+            changed = max(int(meta[b"mtime_ns"]), int(meta[b"ctime_ns"]))
+            if changed >= int(meta[b"written_ns"]) - integrity.RACY_NS:
                 return None
             files = pq.read_table(file, columns=["file"]).column("file")
             return pd.Index(files.to_numpy(zero_copy_only=False), name="file")

@@ -274,9 +274,9 @@ def test_rerun_on_s3_puts_only_what_is_missing(
     # the header is created only if it is not there
     create = remote_module.Remote._create_object
 
-    def create_object(self, local, dst, checksum):
+    def create_object(self, data, dst, checksum):
         uploads.append(dst)
-        return create(self, local, dst, checksum)
+        return create(self, data, dst, checksum)
 
     monkeypatch.setattr(audbackend.backend.Minio, "_put_file", put_file)
     monkeypatch.setattr(remote_module.Remote, "_create_object", create_object)
