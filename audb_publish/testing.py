@@ -8,6 +8,7 @@ so that ``audb.Repository(name, host, "minio")`` can reach it.
 :class:`ThrottlingProxy` is a TCP proxy
 that limits the throughput in both directions,
 to emulate a slow network between client and server.
+:func:`dask_cluster` starts a local Dask cluster of worker processes.
 
 Things to know:
 
@@ -872,3 +873,38 @@ def _stop_all() -> None:
 
 
 atexit.register(_stop_all)
+
+
+# ---------------------------------------------------------------------------
+# Dask
+# ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def dask_cluster(workers: int = 2):
+    r"""A Dask cluster on 127.0.0.1 and a client of it, for tests and benchmarks.
+
+    The workers are processes with one thread each,
+    started with the environment of this process.
+    Needs :mod:`distributed`.
+
+    Args:
+        workers: number of worker processes
+
+    Yields:
+        :class:`distributed.Client` of the cluster
+
+    """
+    import distributed
+
+    with (
+        distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host=LOCALHOST,
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        yield client

@@ -22,6 +22,7 @@ and upstream runs never import ``audb_publish``.
 """
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import subprocess
@@ -72,21 +73,18 @@ def publish_function(impl: str, profile: bool, workers: int = 1):
     return audb_publish.publish, extra, collector
 
 
+_CLUSTERS = contextlib.ExitStack()
+
+
 def dask_client(workers: int):
     """A Dask cluster of ``workers`` processes with one thread, started untimed.
 
     A user publishing to a cluster has it running already.
+    It runs until this worker process exits.
     """
-    import distributed
+    from audb_publish.testing import dask_cluster
 
-    cluster = distributed.LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-    )
-    return distributed.Client(cluster, set_as_default=False)
+    return _CLUSTERS.enter_context(dask_cluster(workers))
 
 
 def run_publish(spec: dict) -> dict:

@@ -17,6 +17,7 @@ import pytest
 import audb_publish
 from audb_publish import executors
 from audb_publish import plan as plan_module
+from audb_publish.testing import dask_cluster
 
 from conftest import assert_same_repository
 from conftest import repository_files
@@ -40,26 +41,15 @@ def cluster(seaweedfs):
     are configured for the repositories they write to.
 
     """
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-    ) as local:
-        with distributed.Client(local, set_as_default=False) as client:
-            yield client
-
-
-def _schedulers(request) -> object:
-    if request.param == "dask":
-        return request.getfixturevalue("cluster")
-    return request.param
+    with dask_cluster(2) as client:
+        yield client
 
 
 @pytest.fixture(params=["processes", "dask"])
 def where(request):
-    return _schedulers(request)
+    if request.param == "dask":
+        return request.getfixturevalue("cluster")
+    return request.param
 
 
 def _workers() -> set[int]:
@@ -141,7 +131,7 @@ def test_killed_process_raises_and_a_rerun_completes(
     root = str(tmp_path / "db")
     shutil.copytree(template, root)
     cache = str(tmp_path / "cache")
-    killer = _kill_a_worker_soon(os.getpid())
+    killer = _kill_a_worker_soon()
     try:
         publish(root, repository, cache, scheduler="processes")
     except Exception as error:  # the pool is broken: raised, no header
@@ -152,7 +142,7 @@ def test_killed_process_raises_and_a_rerun_completes(
     assert_same_repository(clean, repository, tmp_path)
 
 
-def _kill_a_worker_soon(parent: int) -> threading.Thread:
+def _kill_a_worker_soon() -> threading.Thread:
     def kill():
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -175,36 +165,29 @@ def test_dask_worker_killed_mid_publish(
     monkeypatch,
 ):
     r"""A worker killed once the first scans are back: Dask runs its jobs again."""
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-    ) as local:
-        with distributed.Client(local, set_as_default=False) as client:
-            repository = repositories.new("file-system")
-            root = str(tmp_path / "db")
-            shutil.copytree(template, root)
-            cache = str(tmp_path / "cache")
-            pids = list(client.run(os.getpid).values())
-            add_media = plan_module.Plan.add_media
-            killed = []
+    with dask_cluster(2) as client:
+        repository = repositories.new("file-system")
+        root = str(tmp_path / "db")
+        shutil.copytree(template, root)
+        cache = str(tmp_path / "cache")
+        pids = list(client.run(os.getpid).values())
+        add_media = plan_module.Plan.add_media
+        killed = []
 
-            def kill_then_add(self, results):
-                if not killed:
-                    os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
-                return add_media(self, results)
+        def kill_then_add(self, results):
+            if not killed:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            return add_media(self, results)
 
-            monkeypatch.setattr(plan_module.Plan, "add_media", kill_then_add)
-            try:
-                publish(root, repository, cache, scheduler=client, num_workers=2)
-            except Exception:  # Dask gave up on the jobs: no header, rerun
-                assert headers(repository) == []
-                publish(root, repository, cache, scheduler=client)
-            assert killed
-            assert pids[0] not in client.run(os.getpid).values()
+        monkeypatch.setattr(plan_module.Plan, "add_media", kill_then_add)
+        try:
+            publish(root, repository, cache, scheduler=client, num_workers=2)
+        except Exception:  # Dask gave up on the jobs: no header, rerun
+            assert headers(repository) == []
+            publish(root, repository, cache, scheduler=client)
+        assert killed
+        assert pids[0] not in client.run(os.getpid).values()
     assert_same_repository(clean, repository, tmp_path)
 
 
@@ -233,20 +216,13 @@ def hide_path(path: str):
 
 
 def test_worker_that_cannot_see_db_root(repositories, template, tmp_path):
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-    ) as local:
-        with distributed.Client(local, set_as_default=False) as client:
-            root = str(tmp_path / "db")
-            shutil.copytree(template, root)
-            client.register_plugin(hide_path(root), name="hide")
-            repository = repositories.new("file-system")
-            with pytest.raises(RuntimeError, match="does not see") as error:
-                publish(root, repository, str(tmp_path / "cache"), scheduler=client)
+    with dask_cluster(2) as client:
+        root = str(tmp_path / "db")
+        shutil.copytree(template, root)
+        client.register_plugin(hide_path(root), name="hide")
+        repository = repositories.new("file-system")
+        with pytest.raises(RuntimeError, match="does not see") as error:
+            publish(root, repository, str(tmp_path / "cache"), scheduler=client)
     message = str(error.value)
     assert "Dask worker tcp://127.0.0.1:" in message
     assert f"'{root}/db.yaml'" in message

@@ -84,6 +84,11 @@ def race_db(root: str, seed: int) -> None:
     db.save(root)
 
 
+def locks(repository: audb.Repository) -> list[str]:
+    r"""Lock files in the repository."""
+    return [f for f in repository_files(repository) if f.endswith(".lock")]
+
+
 def environment(repositories, backend: str, tmp_path) -> dict[str, str]:
     r"""Environment of a publisher process: its own cache, S3 credentials."""
     env = dict(os.environ, AUDB_CACHE_ROOT=audeer.mkdir(tmp_path, "cache-sub"))
@@ -147,7 +152,7 @@ def test_racing_publishers_never_mix(backend, repositories, tmp_path):
             deps = audb.dependencies("race", version="1.0.0")
         expected = audeer.md5(os.path.join(roots[winner], str(trial), "audio/0.wav"))
         assert deps.checksum("audio/0.wav") == expected
-        assert not [f for f in repository_files(repository) if f.endswith(".lock")]
+        assert not locks(repository)
 
 
 def kill_while_holding_the_lock(root, repository, env) -> int:
@@ -171,7 +176,7 @@ def kill_while_holding_the_lock(root, repository, env) -> int:
         env=env,
     )
     deadline = time.monotonic() + 120
-    while not [f for f in repository_files(repository) if f.endswith("db.lock")]:
+    while not locks(repository):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
@@ -210,7 +215,7 @@ def test_stale_lock_names_its_holder_and_breaks_on_request(
     assert "break_lock=True (CLI: --break-lock)" in capsys.readouterr().err
     publish(root, repository, cache, previous_version=None, break_lock=True)
     assert_same_repository(expected, repository, tmp_path)
-    assert not [f for f in repository_files(repository) if f.endswith("db.lock")]
+    assert not locks(repository)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -267,7 +272,7 @@ def test_the_lock_is_gone_after_a_failed_publish(
     with pytest.raises(Injected):
         publish(root, repository, str(tmp_path / "cache"))
     assert repository_files(repository)  # something was put
-    assert not [f for f in repository_files(repository) if f.endswith("db.lock")]
+    assert not locks(repository)
     assert headers(repository) == []
 
 

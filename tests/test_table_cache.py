@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 
 import audformat
 import pandas as pd
@@ -19,18 +18,10 @@ from audb_publish.patching import _ORIGINAL as upstream_publish
 from conftest import only_repository
 from conftest import write_audio
 from test_checksum_cache import _publish
+from test_checksum_cache import fine_clock  # noqa: F401 (autouse fixture)
+from test_checksum_cache import settle
 
 FILES = [f"audio/{i}.wav" for i in range(4)]
-
-
-@pytest.fixture(autouse=True)
-def fine_clock(monkeypatch):
-    r"""A file is racy for 50 ms only, so that tests need not wait 2 s."""
-    monkeypatch.setattr(integrity, "RACY_NS", 50_000_000)
-
-
-def settle():
-    time.sleep(0.1)
 
 
 def _db(root: str) -> None:
