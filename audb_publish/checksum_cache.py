@@ -1,13 +1,17 @@
 r"""Checksum cache: what an unchanged media file was found to be last time.
 
 As git's index and dvc-data's state do,
-the cache keys each media file and table file of a database root by
+the cache keys each media file of a database root by
 its path, device, inode, size, ``mtime_ns`` and ``ctime_ns``,
-and records its checksum and, for media, the audio properties
+and records its checksum and the audio properties
 the dependency table records.
+A table file or an attachment (a file or a folder)
+is keyed by the same fields of each of its files,
+and the list of its files,
+and records the checksum audb records for it.
 (A table file listed as media is cached as media only.)
 A scan that finds the same key takes the recorded values
-instead of reading the file;
+instead of reading the files;
 any other file is read as before.
 So the cache decides only what must be read:
 the values it gives are those a read gave for the same key,
@@ -43,6 +47,8 @@ Remove the folder to clear it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 import hashlib
 import logging
 import os
@@ -55,17 +61,16 @@ import pyarrow.parquet as pq
 
 from audb_publish import integrity
 from audb_publish.scan import MediaScan
+from audb_publish.scan import PathScan
 
 logger = logging.getLogger("audb_publish")
 
-FORMAT = "1"
+FORMAT = "2"
 r"""Format of the cache file; a file of another format is ignored."""
 
 FOLDER = os.path.join("audb-publish", "checksums")
 r"""Folder of the cache files below audb's cache root."""
 
-_KEY = ("dev", "ino", "size", "mtime_ns", "ctime_ns")
-_VALUES = ("checksum", "bit_depth", "channels", "duration", "sampling_rate")
 _SCHEMA = pa.schema(
     [
         ("file", pa.string()),
@@ -79,6 +84,7 @@ _SCHEMA = pa.schema(
         ("channels", pa.int64()),
         ("duration", pa.float64()),
         ("sampling_rate", pa.int64()),
+        ("members", pa.string()),
     ]
 )
 
@@ -106,11 +112,13 @@ def cache_file(db_root: str, cache_root: str | None = None) -> str:
 
 
 class ChecksumCache:
-    r"""Recorded checksums and audio properties of the media of one database root.
+    r"""Recorded checksums of the media, tables and attachments of a database root.
 
     Use :meth:`load` to read it,
-    :meth:`lookup` in the scan jobs,
-    :meth:`record` in the calling thread for every media file scanned,
+    :meth:`lookup` in the scan jobs for media files,
+    :meth:`lookup_path` for table files and attachments,
+    :meth:`record` and :meth:`record_path`
+    in the calling thread for every file scanned,
     and :meth:`save` to write what was recorded.
 
     Args:
@@ -128,6 +136,7 @@ class ChecksumCache:
         self.db_root = os.path.abspath(db_root)
         self.path = path
         self._entries: dict[str, tuple] = {}
+        self._paths: dict[str, tuple[str, str]] = {}
         self._recorded: dict[str, tuple] = {}
 
     @classmethod
@@ -152,7 +161,7 @@ class ChecksumCache:
             cache._read()
         except Exception as error:  # any unusable file is rebuilt
             logger.debug("checksum cache %s ignored: %s", cache.path, error)
-            cache._entries = {}
+            cache._entries, cache._paths = {}, {}
         return cache
 
     def _read(self) -> None:
@@ -168,16 +177,19 @@ class ChecksumCache:
         columns = table.select(_SCHEMA.names).to_pydict()
         trusted = written - integrity.RACY_NS
         rows = zip(*(columns[name] for name in _SCHEMA.names), strict=True)
-        self._entries = {
-            row[0]: row[1:]
-            for row in rows
+        for row in rows:
             # git's racy rule: a file changed that close to the writing
             # may change again without changing its timestamps
-            if max(row[4], row[5]) < trusted
-        }
+            # (a path's row holds the latest times of its files)
+            if max(row[4], row[5]) >= trusted:
+                continue
+            if row[-1] is None:
+                self._entries[row[0]] = row[1:-1]
+            else:
+                self._paths[row[0]] = (row[-1], row[6])
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._paths)
 
     def lookup(self, file: str, stat: os.stat_result) -> MediaScan | None:
         r"""Recorded values of a file, if its key is unchanged.
@@ -237,7 +249,74 @@ class ChecksumCache:
                 result.channels,
                 result.duration,
                 result.sampling_rate,
+                None,
             )
+
+    def lookup_path(self, path: str, files: Sequence[str]) -> PathScan | None:
+        r"""Recorded checksum of a table file or an attachment, if unchanged.
+
+        Args:
+            path: table file, attached file or folder,
+                relative to the database root
+            files: its files relative to the database root,
+                as listed now
+
+        Returns:
+            scan result with the recorded checksum
+            and signatures from :func:`os.stat` of ``files``,
+            or ``None`` if they must be read:
+            if the cache does not know ``path``,
+            or a file was added, removed or changed since
+
+        Raises:
+            FileNotFoundError: if a file of ``files`` is gone
+
+        """
+        entry = self._paths.get(path)
+        if entry is None:
+            return None
+        signatures = {}
+        for file in files:
+            stat = os.stat(os.path.join(self.db_root, file))
+            signatures[file] = integrity.Signature(
+                stat.st_dev,
+                stat.st_ino,
+                stat.st_size,
+                stat.st_mtime_ns,
+                stat.st_ctime_ns,
+            )
+        members, checksum = entry
+        if _members(signatures) != members:
+            return None
+        return PathScan(checksum, signatures)
+
+    def record_path(self, path: str, result: PathScan) -> None:
+        r"""Remember the scan of a table file or an attachment.
+
+        It is not remembered if one of its files is racy.
+
+        Args:
+            path: table file, attached file or folder,
+                relative to the database root
+            result: its scan, with the signature of every file
+
+        """
+        signatures = result.signatures.values()
+        if any(signature.racy for signature in signatures):
+            return
+        self._recorded[path] = (
+            0,
+            0,
+            sum(signature.size for signature in signatures),
+            max(signature.mtime_ns for signature in signatures),
+            max(signature.ctime_ns for signature in signatures),
+            result.checksum,
+            0,
+            0,
+            0.0,
+            0,
+            _members(result.signatures),
+        )
 
     def save(self) -> None:
         r"""Write the recorded entries atomically; never raises.
@@ -256,7 +335,7 @@ class ChecksumCache:
     def _write(self) -> None:
         files = sorted(self._recorded)
         columns = {"file": files}
-        for i, name in enumerate(_KEY + _VALUES):
+        for i, name in enumerate(_SCHEMA.names[1:]):
             columns[name] = [self._recorded[file][i] for file in files]
         metadata = {
             "format": FORMAT,
@@ -265,6 +344,16 @@ class ChecksumCache:
         }
         table = pa.Table.from_pydict(columns, schema=_SCHEMA.with_metadata(metadata))
         write_atomically(table, self.path)
+
+
+def _members(signatures: Mapping[str, integrity.Signature]) -> str:
+    r"""Digest of the files of a path and of their keys."""
+    hasher = hashlib.md5()
+    for file in sorted(signatures):
+        s = signatures[file]
+        key = (file, s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns)
+        hasher.update(repr(key).encode())
+    return hasher.hexdigest()
 
 
 def write_atomically(table: pa.Table, path: str) -> None:

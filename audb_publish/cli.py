@@ -207,7 +207,7 @@ def _database_arguments(command: argparse.ArgumentParser) -> None:
         "--no-checksum-cache",
         dest="checksum_cache",
         action="store_false",
-        help="read every media file, "
+        help="read every media file, table and attachment, "
         "instead of taking unchanged ones from the checksum cache",
     )
 

@@ -143,8 +143,9 @@ def publish(
             ``"store"`` nothing,
             an int from 1 to 3 deflates everything at that ISA-L level
         checksum_cache: take the checksum and audio properties
-            of a media file or table file whose path, device, inode, size,
-            modification and change time are those of the last publish
+            of a media file, table file or attachment
+            whose files' paths, devices, inodes, sizes,
+            modification and change times are those of the last publish
             of this ``db_root`` from a cache under ``cache_root``
             (audb's default cache root if ``None``)
             instead of reading the file,

@@ -32,7 +32,11 @@ class Report:
         cached_media: of those, the ones whose values came
             from the checksum cache, without reading them
         scanned_tables: table files scanned
+        cached_tables: of those, the ones whose checksums came
+            from the checksum cache
         scanned_attachments: attachments scanned
+        cached_attachments: of those, the ones whose checksums came
+            from the checksum cache
         archives_put: archives written to the repository
         archives_skipped: archives already in the repository
             with the same checksum, not written again
@@ -62,7 +66,9 @@ class Report:
     scanned_media: int = 0
     cached_media: int = 0
     scanned_tables: int = 0
+    cached_tables: int = 0
     scanned_attachments: int = 0
+    cached_attachments: int = 0
     archives_put: int = 0
     archives_skipped: int = 0
     files_put: int = 0
@@ -137,7 +143,8 @@ class Report:
         Examples:
             >>> print(Report(database="db", version="1.0.0").summary())
             published db 1.0.0 in 0.00 s
-              scanned 0 media (0 from the checksum cache), 0 tables, 0 attachments
+              scanned 0 media, 0 tables, 0 attachments
+                (0, 0, 0 from the checksum cache)
               read 0.0 MB (0.0 MB/s)
               put 0 archives and 0 files (0.0 MB), 0 already there
               stages: none
@@ -148,10 +155,11 @@ class Report:
         return "\n".join(
             [
                 f"published {self.database} {self.version} in {data['seconds']:.2f} s",
-                f"  scanned {self.scanned_media} media "
-                f"({self.cached_media} from the checksum cache), "
+                f"  scanned {self.scanned_media} media, "
                 f"{self.scanned_tables} tables, "
                 f"{self.scanned_attachments} attachments",
+                f"    ({self.cached_media}, {self.cached_tables}, "
+                f"{self.cached_attachments} from the checksum cache)",
                 f"  read {self.bytes_read / 1e6:.1f} MB "
                 f"({data['read_mb_per_second']:.1f} MB/s)",
                 f"  put {self.archives_put} archives and {self.files_put} files "

@@ -356,37 +356,43 @@ def scan_all(
             cached_bytes += sum(r.signature.size for r in hits)
         take(plan.add_media(result))
 
-    for attachment_id, path in attachments:
-        kind = "attachment"
-        nbytes = sum(size_of.get(f, 0) for f in ctx.attachments[attachment_id])
-        jobs.submit(kind, attachment_id, scan_path, root, path, kind, nbytes=nbytes)
-    cached_tables = []
+    def take_path(kind: str, key: str, path: str, result: PathScan) -> None:
+        if cache is not None and path not in ctx.media:
+            cache.record_path(path, result)
+        add = plan.add_attachment if kind == "attachment" else plan.add_table
+        take(add(key, result.checksum, result.signatures))
+
+    # table files and attachments the cache knows are not read;
     # a table file listed as media is cached as media, with its MD5
-    table_files = {}
-    if cache is not None:
-        table_files = {key: f for key, f in tables if f not in ctx.media}
-    for table_id, file in tables:
+    cached_paths = []
+    paths = [
+        ("attachment", key, path, ctx.attachments[key]) for key, path in attachments
+    ]
+    paths += [("table", key, file, [file]) for key, file in tables]
+    paths_of = {(kind, key): path for kind, key, path, _ in paths}
+    for kind, key, path, path_files in paths:
         hit = None
-        if table_id in table_files:
-            hit = cache.lookup(file, os.stat(os.path.join(root, file)))
+        if cache is not None and path not in ctx.media:
+            hit = cache.lookup_path(path, path_files)
         if hit is None:
-            nbytes = size_of.get(file, 0)
-            jobs.submit(
-                "table", table_id, scan_path, root, file, "table", nbytes=nbytes
-            )
+            nbytes = sum(size_of.get(f, 0) for f in path_files)
+            jobs.submit(kind, key, scan_path, root, path, kind, nbytes=nbytes)
         else:
-            cached_tables.append((table_id, hit))
+            cached_paths.append((kind, key, path, hit))
     for batch in batches(files, sizes, jobs.scheduler.parallel):
         nbytes = sum(size_of.get(file, 0) for file in batch)
         jobs.submit("media", None, media_job, root, batch, nbytes=nbytes)
     scans = jobs.count
     # after counting the scans: take() may submit puts
     take(without_scan)
-    for table_id, hit in cached_tables:
-        cache.record([hit])
-        cached_bytes += hit.signature.size
+    for kind, key, path, hit in cached_paths:
+        if kind == "table":
+            report.cached_tables += 1
+        else:
+            report.cached_attachments += 1
+        cached_bytes += sum(signature.size for signature in hit.signatures.values())
         display.update(0, files=1)
-        take(plan.add_table(table_id, hit.checksum, {hit.file: hit.signature}))
+        take_path(kind, key, path, hit)
     if cached_media:
         display.update(0, files=len(cached_media))
         take_media(cached_media)
@@ -404,14 +410,8 @@ def scan_all(
                     ctx.remote.record(transfer)
             continue
         display.update(0, files=len(result) if kind == "media" else 1)
-        if kind == "attachment":
-            take(plan.add_attachment(key, result.checksum, result.signatures))
-        elif kind == "table":
-            if key in table_files:
-                ((file, signature),) = result.signatures.items()
-                entry = MediaScan(file, result.checksum, 0, 0, 0.0, 0, signature)
-                cache.record([entry])
-            take(plan.add_table(key, result.checksum, result.signatures))
+        if kind in ("attachment", "table"):
+            take_path(kind, key, paths_of[kind, key], result)
         else:
             take_media(result)
         scans -= 1

@@ -41,13 +41,27 @@ def settle():
     time.sleep(0.1)
 
 
+DOCS = ["docs/a.txt", "docs/sub/b.txt"]
+LICENSE = "LICENSE.txt"
+
+
 def _db(root: str) -> None:
     for seed, file in enumerate(FILES):
         write_audio(os.path.join(root, file), 0.2, 16000, 1, "PCM_16", seed)
+    for file in [*DOCS, LICENSE]:
+        _write(os.path.join(root, file), f"content of {file}\n")
     db = audformat.Database("cached")
     db["files"] = audformat.Table(audformat.filewise_index(FILES))
+    db.attachments["docs"] = audformat.Attachment("docs")
+    db.attachments["license"] = audformat.Attachment(LICENSE)
     db.save(root)
     settle()
+
+
+def _write(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fp:
+        fp.write(text)
 
 
 def _publish(root, version, repository, cache, **kwargs):
@@ -80,10 +94,12 @@ def test_unchanged_files_are_not_read(published):
     root, repository, cache = published
     deps, report = _update(*published)
     assert report.cached_media == len(FILES)
+    assert report.cached_tables == 1
+    assert report.cached_attachments == 2
     assert report.archives_put == 0
-    # no media file is read
-    media_bytes = sum(os.path.getsize(os.path.join(root, f)) for f in FILES)
-    assert report.bytes_read < media_bytes / len(FILES)
+    # no file is read but the header and the table, for validation
+    table_bytes = os.path.getsize(os.path.join(root, "db.files.parquet"))
+    assert report.bytes_read <= table_bytes
     _, uncached = _update(*published, version="1.2.0", checksum_cache=False)
     assert uncached.cached_media == 0
     assert uncached.bytes_read > report.bytes_read
@@ -143,6 +159,35 @@ def test_file_replaced_like_cp_p(published, tmp_path, repositories):
     deps, report = _same_deps_as_without_cache(published, tmp_path, repositories)
     assert report.cached_media == len(FILES) - 1
     assert deps.version(FILES[2]) == "1.1.0"
+
+
+@pytest.mark.parametrize(
+    "change", ["none", "touched", "content restored", "added", "removed", "license"]
+)
+def test_attachments(change, published, tmp_path, repositories):
+    root, _, _ = published
+    a = os.path.join(root, DOCS[0])
+    if change == "touched":
+        os.utime(a)
+    elif change == "content restored":
+        stat = os.stat(a)
+        _write(a, open(a).read().upper())
+        os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    elif change == "added":
+        _write(os.path.join(root, "docs/sub/c.txt"), "new")
+    elif change == "removed":
+        os.remove(a)
+    elif change == "license":
+        _write(os.path.join(root, LICENSE), "other license\n")
+    deps, report = _same_deps_as_without_cache(published, tmp_path, repositories)
+    assert report.cached_media == len(FILES)
+    assert report.cached_attachments == (2 if change == "none" else 1)
+    altered = change not in ("none", "touched")
+    assert report.archives_put == (1 if altered else 0)
+    # what was read is cached for the next publish
+    settle()
+    _, report = _update(*published, version="1.2.0")
+    assert report.cached_attachments == 2
 
 
 def test_racy_files_are_not_trusted(tmp_path):
@@ -245,7 +290,8 @@ def test_racing_publishes(published, repositories, tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert len(ChecksumCache.load(root, cache)) == len(FILES) + 1  # and the table
+    # and the table and the attachments
+    assert len(ChecksumCache.load(root, cache)) == len(FILES) + 3
     folder = os.path.dirname(checksum_cache.cache_file(root, cache))
     assert [f for f in os.listdir(folder) if f.endswith(".partial")] == []
 
