@@ -19,11 +19,15 @@ whatever the number of workers and the order results arrived in.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 from collections.abc import Mapping
 import dataclasses
+import itertools
+import operator
 import os
 import posixpath
+import typing
 
 import audb
 import audeer
@@ -34,6 +38,9 @@ from audb_publish.integrity import Signature
 from audb_publish.remote import check_path
 from audb_publish.scan import MediaScan
 from audb_publish.validate import Context
+
+if typing.TYPE_CHECKING:  # pragma: no cover
+    from audb_publish.checksum_cache import Known
 
 MEDIA = 1
 META = 0
@@ -136,6 +143,8 @@ class Plan:
         self._init_media(df[df["type"] == MEDIA])
         self.put_media: list[Put] = []
         self._signatures: dict[str, Signature | None] = {}
+        self._known: Known | None = None
+        self._known_rows: dict[str, int] = {}
 
     # attachments
 
@@ -251,7 +260,9 @@ class Plan:
     # media
 
     def _init_media(self, media: pd.DataFrame) -> None:
-        # plain lists: per-row pandas access costs minutes for a million files
+        # whole-list passes and C-level counting:
+        # per-row pandas access costs minutes for a million files,
+        # and a Python loop with several steps per row seconds
         db_media = self.ctx.media
         root_files = self.ctx.root_files
         table_files = {file: table_id for table_id, file in self.ctx.tables.items()}
@@ -261,24 +272,43 @@ class Plan:
         self._table_scans: dict[str, str] = {}
         files = media.index.tolist()
         archives = media["archive"].tolist()
-        flags = media["removed"].tolist()
-        self._removed_media: list[str] = []
-        self._forced: set[str] = set()
-        # members of archives in the order audb lists them after the update
-        self._members: dict[str, list[str]] = {}
-        self._archive_of: dict[str, str] = {}
-        for file, archive, removed in zip(files, archives, flags, strict=True):
-            if file in table_files:
-                continue  # audb's table stage makes it a table row again
-            if file not in db_media:
-                self._removed_media.append(file)
-                self._forced.add(archive)
-            elif not removed:
-                self._members.setdefault(archive, []).append(file)
-                if file in root_files:
-                    self._archive_of[file] = archive
-        known = set(files).union(table_files)
-        new = sorted(f for f in db_media if f in root_files and f not in known)
+        if table_files:  # audb's table stage makes them table rows again
+            rows = [
+                (f, a)
+                for f, a in zip(files, archives, strict=True)
+                if f not in table_files
+            ]
+            files, archives = [f for f, _ in rows], [a for _, a in rows]
+        # members of archives, in the order audb lists them after the update
+        gone = []
+        if db_media.issuperset(files):
+            members = dict(zip(files, archives, strict=True))
+        else:
+            pairs = zip(files, archives, strict=True)
+            members = {f: a for f, a in pairs if f in db_media}
+            pairs = zip(files, archives, strict=True)
+            gone = [(f, a) for f, a in pairs if f not in members]
+        self._removed_media = [f for f, _ in gone]
+        self._forced = {a for _, a in gone}
+        for file in media.index[media["removed"] != 0]:  # removed before
+            members.pop(file, None)
+        self._archive_of = members
+        self._single_member = {a: f for f, a in members.items()}
+        self._several_members: dict[str, list[str]] = {}
+        if len(self._single_member) < len(members):
+            counts = collections.Counter(members.values())
+            self._several_members = {a: [] for a, n in counts.items() if n > 1}
+            for file, archive in members.items():
+                if archive in self._several_members:
+                    self._several_members[archive].append(file)
+        self._added_members: dict[str, list[str]] = {}
+        # an archive is ready once all its members on disk are taken
+        on_disk = [f for f in members if f in root_files]
+        self._due_counts: dict[tuple[str, bool], int] = {}
+        self._taken: collections.Counter[str] = collections.Counter()
+        self._put_archives: set[str] = set()
+        new = db_media.difference(files).difference(table_files)
+        new = sorted(f for f in new if f in root_files)
         self._archive_error: ValueError | None = None
         for file in new:
             # as audb: an archive name that is false becomes a UID,
@@ -288,25 +318,49 @@ class Plan:
                 or audeer.uid(from_string=file.replace("\\", "/"))
             )
             check_archive_name(file, archive)
-            if archive not in self._members and self._archive_error is None:
+            known = archive in self._single_member or archive in self._added_members
+            if not known and self._archive_error is None:
                 try:
                     # with the leading "//" that audb's join() gives, as its error
                     check_path("/" + self._media_path(archive))
                 except ValueError as error:
                     self._archive_error = error
             self._archive_of[file] = archive
-            self._members.setdefault(archive, []).append(file)
+            self._added_members.setdefault(archive, []).append(file)
             self._forced.add(archive)
         self._new = set(new)
-        self._remaining: dict[str, int] = {}
-        for archive in self._archive_of.values():
-            self._remaining[archive] = self._remaining.get(archive, 0) + 1
         self._changed: set[str] = set()
         self._audio: dict[str, tuple[int, int]] = {}
         self._snapshot_audio = media[["bit_depth", "channels"]]
         self._add_values: list[tuple] = []
         self._update_values: list[tuple] = []
-        self.media_files = sorted(self._table_media.union(self._archive_of))
+        self.media_files = [*on_disk, *new, *sorted(self._table_media)]
+
+    def _due(self, archive: str, known: bool = True) -> int:
+        r"""Media files of an archive on disk: its scans to take before a put.
+
+        Table files listed as media are not counted,
+        see :meth:`_take_table_media`,
+        nor files taken by :meth:`add_known` unless ``known`` is ``False``.
+
+        """
+        if (archive, known) not in self._due_counts:
+            on_disk, media = self.ctx.root_files, self._archive_of
+            files = [f for f in self._members(archive) if f in on_disk and f in media]
+            if known:
+                files = [f for f in files if f not in self._known_rows]
+            self._due_counts[archive, known] = len(files)
+        return self._due_counts[archive, known]
+
+    def _members(self, archive: str) -> list[str]:
+        r"""Members of an archive, in the order audb lists them after the update."""
+        if archive in self._several_members:
+            files = list(self._several_members[archive])
+        elif archive in self._single_member:
+            files = [self._single_member[archive]]
+        else:
+            files = []
+        return files + self._added_members.get(archive, [])
 
     @property
     def archives_valid(self) -> bool:
@@ -333,10 +387,13 @@ class Plan:
         r"""Media files to be scanned and their sizes.
 
         Returns:
-            files relative to the database root, sorted, and sizes in bytes
+            files relative to the database root and sizes in bytes:
+            published files in the order of the dependency table,
+            then new files, then table files listed as media, sorted
 
         """
-        return self.media_files, [self.ctx.root_files[f] for f in self.media_files]
+        sizes = list(map(self.ctx.root_files.__getitem__, self.media_files))
+        return self.media_files, sizes
 
     def media_ready_without_scan(self) -> list[Put]:
         r"""Archives to put that have no member to scan.
@@ -352,7 +409,7 @@ class Plan:
         return [
             self._media_put(archive)
             for archive in sorted(self._forced)
-            if archive not in self._remaining
+            if not self._due(archive, known=False)
         ]
 
     def add_media(self, results: Iterable[MediaScan]) -> list[Put]:
@@ -380,12 +437,56 @@ class Plan:
             elif self._checksums[result.file] != result.checksum:
                 self._update_values.append(self._media_values(result, archive))
                 self._changed.add(archive)
-            self._remaining[archive] -= 1
-            if self._remaining[archive] == 0 and (
+            self._taken[archive] += 1
+            if self._taken[archive] == self._due(archive) and (
                 archive in self._changed or archive in self._forced
             ):
                 ready.append(self._media_put(archive))
         return ready
+
+    def add_known(self, known: Known) -> list[Put]:
+        r"""Take media files whose values the checksum cache gives.
+
+        A file whose checksum is the one the previous version recorded
+        is taken as it is, without a scan result:
+        its signature and audio properties are made from the cache
+        only if its archive is put.
+        Any other file is taken as a scan result, see :meth:`add_media`.
+
+        Args:
+            known: what the cache knows, from
+                :meth:`audb_publish.checksum_cache.ChecksumCache.split`
+
+        Returns:
+            archives that became ready to be put
+
+        """
+        self._known = known
+        files, rows = known.files, known.rows
+        # whole-list passes with map() and compress(), as a million files
+        # would spend seconds in a Python loop;
+        # a new file has no previous checksum, so it is never the same
+        previous = map(self._checksums.get, files)
+        same = list(map(operator.eq, previous, known.checksums))
+        if self._table_media:  # decided with their tables
+            table_media = self._table_media
+            same = [
+                s and f not in table_media for s, f in zip(same, files, strict=True)
+            ]
+        others = list(
+            itertools.compress(zip(files, rows, strict=True), map(operator.not_, same))
+        )
+        files = list(itertools.compress(files, same))
+        self._known_rows.update(zip(files, itertools.compress(rows, same), strict=True))
+        self._due_counts.clear()
+        ready = [
+            self._media_put(archive)
+            for archive in sorted(self._changed.union(self._forced))
+            if archive not in self._put_archives
+            and self._due(archive, known=False)
+            and self._taken[archive] == self._due(archive)
+        ]
+        return ready + self.add_media(known.scan(f, row) for f, row in others)
 
     def _take_table_media(self, file: str) -> list[Put]:
         r"""Decide on a table file that a table lists as media, as audb does.
@@ -408,9 +509,9 @@ class Plan:
         self._audio[file] = (result.bit_depth, result.channels)
         self._signatures[file] = result.signature
         self._update_values.append(self._media_values(result, archive))
-        self._members.setdefault(archive, []).append(file)
+        self._added_members.setdefault(archive, []).append(file)
         self._changed.add(archive)
-        if self._remaining.get(archive, 0):
+        if self._taken[archive] < self._due(archive):
             return []  # put with the archive's last scanned member
         return [self._media_put(archive)]
 
@@ -430,7 +531,7 @@ class Plan:
         )
 
     def _media_put(self, archive: str) -> Put:
-        files = self._members.get(archive, [])
+        files = self._members(archive)
         missing = ()
         if self.ctx.previous_version:
             # published members that are not on disk are downloaded first;
@@ -440,6 +541,7 @@ class Plan:
                 for f in files
                 if f not in self._new
                 and f not in self._signatures
+                and f not in self._known_rows
                 and not os.path.exists(os.path.join(self.ctx.db_root, f))
             )
         put = Put(
@@ -450,14 +552,23 @@ class Plan:
             missing,
             self._versions[missing[0]] if missing else None,
             tuple(self._audio_of(f) for f in files),
-            tuple(self._signatures.get(f) for f in files),
+            tuple(self._signature_of(f) for f in files),
         )
         self.put_media.append(put)
+        self._put_archives.add(archive)
         return put
+
+    def _signature_of(self, file: str) -> Signature | None:
+        if file in self._known_rows:
+            return self._known.signature(self._known_rows[file])
+        return self._signatures.get(file)
 
     def _audio_of(self, file: str) -> tuple[int, int]:
         if file in self._audio:
             return self._audio[file]
+        if file in self._known_rows:
+            scan = self._known.scan(file, self._known_rows[file])
+            return scan.bit_depth, scan.channels
         bit_depth, channels = self._snapshot_audio.loc[file]
         return int(bit_depth), int(channels)
 

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
-import functools
 import hashlib
 import os
 import posixpath
@@ -98,8 +97,6 @@ def scan_media(
     root: str,
     files: Sequence[str],
     progress: Callable[[int], None],
-    *,
-    cache=None,
 ) -> list[MediaScan]:
     r"""Scan media files.
 
@@ -108,8 +105,6 @@ def scan_media(
         files: media files relative to ``root``
         progress: called with the number of bytes after each read;
             it may raise to stop the job
-        cache: if given, a :class:`~audb_publish.checksum_cache.ChecksumCache`:
-            a file whose key it knows is not read
 
     Returns:
         one result per file, in the order of ``files``
@@ -121,13 +116,7 @@ def scan_media(
         'd41d8cd98f00b204e9800998ecf8427e'
 
     """
-    if cache is None:
-        return [scan_media_file(root, file, progress) for file in files]
-    results = []
-    for file in files:
-        result = cache.lookup(file, os.stat(os.path.join(root, file)))
-        results.append(result or scan_media_file(root, file, progress))
-    return results
+    return [scan_media_file(root, file, progress) for file in files]
 
 
 def scan_media_file(
@@ -311,8 +300,9 @@ def scan_all(
         ready: takes archives and files to put as they become known
         scanned: called once every scan finished
         label: name of the phase in the progress display
-        cache: if given, media and table files it knows unchanged
-            are not read, and it records every media and table scan
+        cache: if given, media files, table files and attachments
+            it knows unchanged are not read,
+            and it records every scan
 
     """
     display = jobs.scheduler.display
@@ -334,12 +324,11 @@ def scan_all(
     put_bytes = 0
     cached_bytes = 0
     elsewhere = jobs.scheduler.executor is not None
-    media_job = scan_media
-    cached_media: list[MediaScan] = []
-    if cache is not None and elsewhere:  # the cache stays in this process
-        files, sizes, cached_media = _look_up(cache, root, files, sizes)
-    elif cache is not None:
-        media_job = functools.partial(scan_media, cache=cache)
+    known = None
+    if cache is not None:  # looked up here, with the keys of validation's listing
+        known, files, sizes = cache.split(files, sizes, ctx.root_keys)
+        report.cached_media = len(known.files)
+        cached_bytes = known.nbytes
     size_of = ctx.root_files
 
     def take(items: list[Put]) -> None:
@@ -348,12 +337,8 @@ def scan_all(
         ready(items)
 
     def take_media(result: list[MediaScan]) -> None:
-        nonlocal cached_bytes
         if cache is not None:
             cache.record(result)
-            hits = [r for r in result if r.cached]
-            report.cached_media += len(hits)
-            cached_bytes += sum(r.signature.size for r in hits)
         take(plan.add_media(result))
 
     def take_path(kind: str, key: str, path: str, result: PathScan) -> None:
@@ -381,7 +366,7 @@ def scan_all(
             cached_paths.append((kind, key, path, hit))
     for batch in batches(files, sizes, jobs.scheduler.parallel):
         nbytes = sum(size_of.get(file, 0) for file in batch)
-        jobs.submit("media", None, media_job, root, batch, nbytes=nbytes)
+        jobs.submit("media", None, scan_media, root, batch, nbytes=nbytes)
     scans = jobs.count
     # after counting the scans: take() may submit puts
     take(without_scan)
@@ -393,9 +378,9 @@ def scan_all(
         cached_bytes += sum(signature.size for signature in hit.signatures.values())
         display.update(0, files=1)
         take_path(kind, key, path, hit)
-    if cached_media:
-        display.update(0, files=len(cached_media))
-        take_media(cached_media)
+    if known is not None:
+        display.update(0, files=len(known.files))
+        take(plan.add_known(known))
 
     def done() -> None:
         display.lower_total(scan_bytes - cached_bytes + put_bytes)
@@ -417,21 +402,6 @@ def scan_all(
         scans -= 1
         if scans == 0:
             done()
-
-
-def _look_up(
-    cache: ChecksumCache, root: str, files: list[str], sizes: list[int]
-) -> tuple[list[str], list[int], list[MediaScan]]:
-    r"""Split media files into those to scan and those the cache knows."""
-    to_scan, to_scan_sizes, known = [], [], []
-    for file, size in zip(files, sizes, strict=True):
-        hit = cache.lookup(file, os.stat(os.path.join(root, file)))
-        if hit is None:
-            to_scan.append(file)
-            to_scan_sizes.append(size)
-        else:
-            known.append(hit)
-    return to_scan, to_scan_sizes, known
 
 
 def _scan_bytes(ctx: Context, plan: Plan, media_sizes: list[int]) -> int:

@@ -18,8 +18,10 @@ import audb
 import audeer
 import audformat
 import pandas as pd
+import pyarrow as pa
 
 from audb_publish import hashing
+from audb_publish.checksum_cache import KEY_SCHEMA
 from audb_publish.indices import table_index
 from audb_publish.remote import DEPENDENCY_FILE
 from audb_publish.remote import HEADER_FILE
@@ -55,6 +57,12 @@ class Context:
         attachments: attachment ID and its files,
             for attachments that exist on disk
         archives: archive names of new media files
+        root_keys: path relative to ``db_root``, device, inode, size,
+            ``mtime_ns`` and ``ctime_ns`` of the files below ``db_root``,
+            as :func:`os.stat` gave them while they were listed,
+            in the columns of
+            :data:`audb_publish.checksum_cache.KEY_SCHEMA`,
+            for :mod:`audb_publish.checksum_cache`
 
     """
 
@@ -70,6 +78,9 @@ class Context:
     tables: dict[str, str]
     attachments: dict[str, list[str]]
     archives: Mapping[str, str]
+    root_keys: pa.Table = dataclasses.field(
+        default_factory=lambda: KEY_SCHEMA.empty_table()
+    )
 
 
 def check_versions(version: str, previous_version: str | None) -> None:
@@ -160,7 +171,8 @@ def validate(
             "and avoid Windows path notation."
         )
     check_duplicates(scheduler, indices)
-    root_files = list_files(db_root)
+    root_keys = {name: [] for name in KEY_SCHEMA.names}
+    root_files = list_files(db_root, root_keys)
     check_missing_media(media, root_files, deps)
     tables = table_files(db, db_root, converted_root or db_root)
     check_tables_as_media(db_root, media, tables)
@@ -179,6 +191,7 @@ def validate(
         tables=tables,
         attachments=attachments,
         archives=archives or {},
+        root_keys=pa.table(root_keys, KEY_SCHEMA),
     )
 
 
@@ -521,7 +534,7 @@ def check_duplicates(scheduler: Scheduler, indices: Mapping[str, pd.Index]) -> N
     )
 
 
-def list_files(root: str) -> dict[str, int]:
+def list_files(root: str, keys: dict[str, list] | None = None) -> dict[str, int]:
     r"""Files below ``root`` and their sizes, as :func:`audb.publish` sees them.
 
     Like :func:`audeer.list_file_names` with ``hidden=False``,
@@ -533,6 +546,10 @@ def list_files(root: str) -> dict[str, int]:
 
     Args:
         root: folder
+        keys: if given, lists of the columns of
+            :data:`audb_publish.checksum_cache.KEY_SCHEMA`
+            to which each file's relative path, device, inode, size,
+            ``mtime_ns`` and ``ctime_ns`` are appended
 
     Returns:
         relative paths with ``/`` separators, and sizes in bytes
@@ -552,7 +569,15 @@ def list_files(root: str) -> dict[str, int]:
                 if _is_dir(entry):
                     stack.append((f"{prefix}{entry.name}/", entry.path))
                 elif not entry.name.startswith(".") and _is_file(entry):
-                    files[prefix + entry.name] = entry.stat().st_size
+                    stat = entry.stat()
+                    files[prefix + entry.name] = stat.st_size
+                    if keys is not None:
+                        keys["file"].append(prefix + entry.name)
+                        keys["dev"].append(stat.st_dev)
+                        keys["ino"].append(stat.st_ino)
+                        keys["size"].append(stat.st_size)
+                        keys["mtime_ns"].append(stat.st_mtime_ns)
+                        keys["ctime_ns"].append(stat.st_ctime_ns)
     return files
 
 

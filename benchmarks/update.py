@@ -37,10 +37,13 @@ import generate
 import incremental
 import report
 
+from audb_publish.cli import capture_report
+
 UPSTREAM_WORKERS = (1, 2, 4)
 OURS_WORKERS = (2, 8)
 FRACTION = 0.01
 SETTLE = 2.2  # seconds: files younger than 2 s are racy and not cached
+STAGES = ("validate", "scan", "pack_put", "plan", "commit")
 
 
 def _cases() -> list[tuple[str, int]]:
@@ -75,8 +78,10 @@ def _floor(root: str, files: list[str], destination: str) -> None:
         raise RuntimeError("floor failed")
 
 
-def measure(source: str, impl: str, workers: int, run: int, tmp: str) -> float:
-    r"""Seconds of the 1.1.0 publish of one case."""
+def measure(
+    source: str, impl: str, workers: int, run: int, tmp: str
+) -> tuple[float, dict[str, float]]:
+    r"""Seconds of the 1.1.0 publish of one case, and its stages if ours."""
     import audb
 
     folder = os.path.join(tmp, f"{run}-{impl.replace(', ', '-')}-{workers}")
@@ -93,55 +98,65 @@ def measure(source: str, impl: str, workers: int, run: int, tmp: str) -> float:
         _publish(impl, root, "1.0.0", repository, max(workers, 2))
     changed = incremental.alter(root, FRACTION, 1)
     gc.collect()
-    start = time.perf_counter()
-    if impl == "floor":
-        _floor(root, changed, os.path.join(host, "repo"))
-    else:
-        _publish(impl, root, "1.1.0", repository, workers)
-    seconds = time.perf_counter() - start
+    with capture_report() as reports:
+        start = time.perf_counter()
+        if impl == "floor":
+            _floor(root, changed, os.path.join(host, "repo"))
+        else:
+            _publish(impl, root, "1.1.0", repository, workers)
+        seconds = time.perf_counter() - start
     shutil.rmtree(folder)
-    return seconds
+    return seconds, (reports[-1].stages if reports else {})
 
 
-def _plan(names: list[str], found: list, changed: float) -> dict:
-    r"""Seconds the plan takes for the lookups' results, misses read as altered."""
-    import bookkeeping
-
+def _plan(ctx, cache) -> dict:
+    r"""Seconds of the lookup and the plan, files the cache misses read as altered."""
     from audb_publish.plan import Plan
     from audb_publish.scan import MediaScan
 
-    ctx = bookkeeping.synthetic(len(names), new=changed)
     start = time.perf_counter()
     plan = Plan(ctx)
-    files, _ = plan.media_to_scan()
-    known = dict(zip(names, found, strict=True))
-    results = [
-        known.get(file) or MediaScan(file, "altered", 16, 1, 1.0, 16000)
-        for file in files
-    ]
-    puts = []
+    files, sizes = plan.media_to_scan()
+    init = time.perf_counter() - start
+    start = time.perf_counter()
+    known, files, sizes = cache.split(files, sizes, ctx.root_keys)
+    lookup = time.perf_counter() - start
+    results = [MediaScan(file, "altered", 16, 1, 1.0, 16000) for file in files]
+    start = time.perf_counter()
+    puts = plan.add_known(known)
     for i in range(0, len(results), 256):
         puts += plan.add_media(results[i : i + 256])
     plan.apply(ctx.deps)
-    return {"plan_s": time.perf_counter() - start, "plan_puts": len(puts)}
+    return {
+        "hits": len(known.files),
+        "lookup_s": lookup,
+        "plan_s": init + time.perf_counter() - start,
+        "plan_puts": len(puts),
+    }
 
 
 def million(source: str, count: int = 1_000_000, changed: float = 0.001) -> dict:
-    r"""Seconds to write, load and look up a cache of ``count`` files, and stat."""
+    r"""Seconds to write, load and look up a cache of ``count`` files, and plan."""
+    import bookkeeping
+    import pyarrow as pa
+
     from audb_publish import checksum_cache
     from audb_publish import integrity
+    from audb_publish import validate
     from audb_publish.scan import MediaScan
 
     tmp = tempfile.mkdtemp()
     old = time.time_ns() - 10**10
-    names = [f"audio/{i // 1000:04d}/{i:07d}.wav" for i in range(count)]
+    # the files of the dependency table, and as many new ones as changed
+    ctx = bookkeeping.synthetic(count, new=changed)
+    names = list(ctx.deps.media)
     try:
         cache = checksum_cache.ChecksumCache(os.path.join(tmp, "db"), None)
         cache.path = checksum_cache.cache_file(cache.db_root, tmp)
         cache.record(
             MediaScan(
                 name,
-                f"{i:032x}",
+                f"{i:032x}",  # the checksum of the dependency table
                 16,
                 1,
                 1.0,
@@ -158,36 +173,32 @@ def million(source: str, count: int = 1_000_000, changed: float = 0.001) -> dict
         start = time.perf_counter()
         loaded = checksum_cache.ChecksumCache.load(os.path.join(tmp, "db"), tmp)
         load = time.perf_counter() - start
+        # as validation's listing gives them; 0.1% changed: their ctime differs
         every = int(1 / changed)
-        # 0.1% of the files changed: their ctime differs
-        # mode, ino, dev, nlink, uid, gid, size, three times in s,
-        # three times as float, atime_ns, mtime_ns, ctime_ns
-        keys = [
-            os.stat_result(
-                (0o100644, i, 1, 1, 0, 0, 32044, 0, 0, 0, 0.0, 0.0, 0.0)
-                + (0, old, old + (i % every == 0))
-            )
-            for i in range(count)
-        ]
-        start = time.perf_counter()
-        found = [
-            loaded.lookup(name, key) for name, key in zip(names, keys, strict=True)
-        ]
-        lookup = time.perf_counter() - start
-        hits = sum(result is not None for result in found)
-        plan = _plan(names, found, changed)
-        files = [os.path.join(d, n) for d, _, ns in os.walk(source) for n in ns]
+        ctx.root_keys = pa.table(
+            {
+                "file": names,
+                "dev": [1] * count,
+                "ino": range(count),
+                "size": [32044] * count,
+                "mtime_ns": [old] * count,
+                "ctime_ns": [old + (i % every == 0) for i in range(count)],
+            },
+            checksum_cache.KEY_SCHEMA,
+        )
+        plan = _plan(ctx, loaded)
+        # validation lists every file with os.stat, once
         start = time.perf_counter()
         for _ in range(5):
-            for file in files:
-                os.stat(file)
-        stat = (time.perf_counter() - start) / (5 * len(files))
+            validate.list_files(
+                source, {n: [] for n in checksum_cache.KEY_SCHEMA.names}
+            )
+        listed = len(validate.list_files(source))
+        stat = (time.perf_counter() - start) / (5 * listed)
         return {
             "files": count,
-            "hits": hits,
             "save_s": save,
             "load_s": load,
-            "lookup_s": lookup,
             "stat_s_per_file": stat,
             "stat_s_for_all": stat * count,
             **plan,
@@ -206,11 +217,13 @@ def main() -> None:
     info = generate.ensure("wav", args.scale, 1)
     tmp = tempfile.mkdtemp()
     times: dict[tuple[str, int], list[float]] = {case: [] for case in _cases()}
+    stages: dict[tuple[str, int], list[dict]] = {case: [] for case in _cases()}
     try:
         for run in range(args.runs):
             for case in _cases():
-                seconds = measure(info["root"], *case, run, tmp)
+                seconds, seen = measure(info["root"], *case, run, tmp)
                 times[case].append(seconds)
+                stages[case].append(seen)
                 label = f"{case[0]:<15} w={case[1]}"
                 print(f"run {run + 1} {label}: {seconds:.2f} s", flush=True)
     finally:
@@ -245,6 +258,23 @@ def main() -> None:
         "",
         "The floor hashes and copies only the changed files.",
         "",
+        "Stages of our publish (medians, seconds; the rest of the time"
+        " is the scheduler, the lock and the report):",
+        "",
+        "| case | num_workers | " + " | ".join(STAGES) + " | sum |",
+        "|---|---|" + "---|" * (len(STAGES) + 1),
+    ]
+    for case in _cases():
+        if not case[0].startswith("ours"):
+            continue
+        seconds = [
+            statistics.median(seen.get(stage, 0.0) for seen in stages[case])
+            for stage in STAGES
+        ]
+        cells = " | ".join(f"{value:.3f}" for value in seconds)
+        lines.append(f"| {case[0]} | {case[1]} | {cells} | {sum(seconds):.3f} |")
+    lines += [
+        "",
         f"## {big['files']:,} media files, 0.1% changed",
         "",
         "| step | seconds |",
@@ -252,14 +282,15 @@ def main() -> None:
         f"| write the cache | {big['save_s']:.2f} |",
         f"| load the cache | {big['load_s']:.2f} |",
         f"| look up every file ({big['hits']:,} unchanged) | {big['lookup_s']:.2f} |",
-        f"| `os.stat` of every file ({1e6 * big['stat_s_per_file']:.1f} µs "
+        f"| list and `os.stat` every file, as validation does "
+        f"({1e6 * big['stat_s_per_file']:.1f} µs "
         f"per file, measured on {info['files']} files, times {big['files']:,}) "
         f"| {big['stat_s_for_all']:.2f} |",
         f"| plan: previous table, take the results, update the table "
         f"({big['plan_puts']:,} archives to put) | {big['plan_s']:.2f} |",
         f"| **stat, load, look up and plan** | **{total:.2f}** |",
         "",
-        "The plan gets the lookups' results;"
+        "The lookup takes the keys of validation's listing;"
         " the changed files and as many new ones count as scanned and altered.",
         "",
     ]
@@ -268,7 +299,12 @@ def main() -> None:
     (out / "update.md").write_text("\n".join(lines))
     records = {
         "cases": [
-            {"case": case[0], "num_workers": case[1], "seconds": times[case]}
+            {
+                "case": case[0],
+                "num_workers": case[1],
+                "seconds": times[case],
+                "stages": stages[case],
+            }
             for case in _cases()
         ],
         "million": big,

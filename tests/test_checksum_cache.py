@@ -320,13 +320,22 @@ def test_load_to_without_media(published, tmp_path):
 
 
 def _change_in_place(root: str) -> None:
-    r"""Alter one media file, add one, and extend the files table."""
+    r"""Alter two media files, add one, remove one, and change the tables.
+
+    The archive of the removed file keeps two unchanged members,
+    the archive of an altered one keeps one.
+
+    """
     write_audio(os.path.join(root, "wav/c.wav"), 0.6, 22050, 2, "PCM_24", 99)
+    write_audio(os.path.join(root, "bundle2/c1.wav"), 0.2, 16000, 1, "PCM_16", 98)
     write_audio(os.path.join(root, "wav/new.wav"), 0.3, 16000, 1, "PCM_16", 97)
+    os.remove(os.path.join(root, "bundle/b2.wav"))
     db = audformat.Database.load(root, load_data=True)
     db["files"].extend_index(
         audformat.filewise_index(["wav/new.wav"]), fill_values=0.5, inplace=True
     )
+    for table_id in ["files", "segments"]:
+        db[table_id].drop_files(["bundle/b2.wav"], inplace=True)
     save_like_on_disk(db, root)
     settle()
 
@@ -350,7 +359,7 @@ def test_update_in_place_equals_upstream(backend, repositories, template, tmp_pa
             _change_in_place(root)
             publish(root, "1.1.0", repository, verbose=False)
         if side == "ours":
-            assert reports[-1].cached_media == reports[-1].scanned_media - 2
+            assert reports[-1].cached_media == reports[-1].scanned_media - 3
         repos[side] = repository
     assert_same_repository(repos["upstream"], repos["ours"], tmp_path)
 
