@@ -364,6 +364,36 @@ def test_update_in_place_equals_upstream(backend, repositories, template, tmp_pa
     assert_same_repository(repos["upstream"], repos["ours"], tmp_path)
 
 
+def test_parquet_table_listed_as_media(repositories, tmp_path):
+    r"""A table file a table lists as media is decided with its table."""
+    template = str(tmp_path / "template")
+    _db(template)
+    db = audformat.Database.load(template)
+    db["more"] = audformat.Table(audformat.filewise_index(["db.files.parquet"]))
+    db.save(template, storage_format="parquet")
+    repos = {}
+    for side, publish in [
+        ("upstream", upstream_publish),
+        ("ours", audb_publish.publish),
+    ]:
+        root = str(tmp_path / side)
+        shutil.copytree(template, root)
+        settle()
+        repository = repositories.new("file-system")
+        cache = str(tmp_path / f"cache-{side}")
+        with only_repository(repository, cache), capture_report() as reports:
+            publish(root, "1.0.0", repository, verbose=False)
+            settle()
+            write_audio(os.path.join(root, FILES[0]), 0.3, 16000, 1, "PCM_16", 55)
+            settle()
+            publish(root, "1.1.0", repository, verbose=False)
+        if side == "ours":
+            # the table file, known as media, too
+            assert reports[-1].cached_media == len(FILES)
+        repos[side] = repository
+    assert_same_repository(repos["upstream"], repos["ours"], tmp_path)
+
+
 def test_writing_the_cache_never_fails_a_publish(tmp_path, monkeypatch, caplog):
     root = str(tmp_path / "db")
     _db(root)
