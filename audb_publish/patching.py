@@ -61,12 +61,22 @@ def _parse_compression(value: str) -> str | int:
     return parsed
 
 
+def _parse_scheduler(value: str) -> str:
+    if value not in ("threads", "processes") and "://" not in value:
+        raise ValueError(value)
+    return value
+
+
 _OPTION_PARSERS = {
     "pipeline": (_parse_bool, "true or false"),
     "verbose": (_parse_bool, "true or false"),
     "checksum_cache": (_parse_bool, "true or false"),
     "num_workers": (_parse_workers, "a positive integer"),
     "compression": (_parse_compression, "auto, zlib, deflate, store, 1, 2 or 3"),
+    "scheduler": (
+        _parse_scheduler,
+        "threads, processes or the address of a Dask scheduler",
+    ),
 }
 
 
@@ -117,8 +127,11 @@ def options_from_environment(text: str | None = None) -> dict:
     separated by commas or spaces.
     Keys are ``pipeline``, ``verbose``, ``checksum_cache``
     (``true`` or ``false``),
-    ``num_workers`` (a positive integer)
-    and ``compression`` (as the argument of :func:`audb_publish.publish`).
+    ``num_workers`` (a positive integer),
+    ``compression`` and ``scheduler``
+    (as the arguments of :func:`audb_publish.publish`,
+    ``scheduler`` as ``threads``, ``processes``
+    or the address of a Dask scheduler, e.g. ``tcp://host:8786``).
     Arguments the caller passes win over these defaults.
 
     Args:
@@ -182,7 +195,7 @@ def patch_from_environment() -> None:
         >>> audb.publish("db", "1.0.0")
         Traceback (most recent call last):
         ...
-        ValueError: AUDB_PUBLISH_OPTIONS: 'speed=11' is not one of pipeline=..., verbose=..., checksum_cache=..., num_workers=..., compression=....
+        ValueError: AUDB_PUBLISH_OPTIONS: 'speed=11' is not one of pipeline=..., verbose=..., checksum_cache=..., num_workers=..., compression=..., scheduler=....
         >>> del os.environ["AUDB_PUBLISH_OPTIONS"]
         >>> unpatch()
 

@@ -305,6 +305,8 @@ def test_console_script_is_installed():
         ("pipeline=yes,verbose=0", {"pipeline": True, "verbose": False}),
         ("num-workers=8 compression=store", {"num_workers": 8, "compression": "store"}),
         ("compression=3", {"compression": 3}),
+        ("scheduler=processes", {"scheduler": "processes"}),
+        ("scheduler=tcp://host:8786", {"scheduler": "tcp://host:8786"}),
     ],
 )
 def test_options_from_environment(text, expected):
@@ -322,6 +324,7 @@ def test_options_from_environment(text, expected):
         ("num_workers=0", "'num_workers' must be a positive integer, not '0'"),
         ("num_workers=x", "'num_workers' must be a positive integer, not 'x'"),
         ("compression=9", "'compression' must be auto, zlib, deflate, store, 1, 2"),
+        ("scheduler=dask", "'scheduler' must be threads, processes or the address"),
     ],
 )
 def test_bad_options_from_environment(text, message):
