@@ -304,7 +304,8 @@ class Plan:
         self._added_members: dict[str, list[str]] = {}
         # an archive is ready once all its members on disk are taken
         on_disk = [f for f in members if f in root_files]
-        self._due_counts: dict[tuple[str, bool], int] = {}
+        self._due_counts: dict[str, int] = {}
+        self._on_disk_counts: dict[str, int] = {}
         self._taken: collections.Counter[str] = collections.Counter()
         self._put_archives: set[str] = set()
         new = db_media.difference(files).difference(table_files)
@@ -344,13 +345,14 @@ class Plan:
         nor files taken by :meth:`add_known` unless ``known`` is ``False``.
 
         """
-        if (archive, known) not in self._due_counts:
+        counts = self._due_counts if known else self._on_disk_counts
+        if archive not in counts:
             on_disk, media = self.ctx.root_files, self._archive_of
             files = [f for f in self._members(archive) if f in on_disk and f in media]
             if known:
                 files = [f for f in files if f not in self._known_rows]
-            self._due_counts[archive, known] = len(files)
-        return self._due_counts[archive, known]
+            counts[archive] = len(files)
+        return counts[archive]
 
     def _members(self, archive: str) -> list[str]:
         r"""Members of an archive, in the order audb lists them after the update."""

@@ -16,10 +16,12 @@ import pytest
 
 import audb_publish
 from audb_publish import remote as remote_module
+from audb_publish.patching import _ORIGINAL as upstream_publish
 from audb_publish.scheduler import Cancelled
 from audb_publish.scheduler import Pending
 from audb_publish.scheduler import Scheduler
 
+from conftest import assert_same_repository
 from conftest import only_repository
 from conftest import repository_files
 from conftest import write_audio
@@ -49,7 +51,8 @@ def repository(repositories, tmp_path):
 
 
 def publish(root, version, repository, **kwargs):
-    return audb_publish.publish(root, version, repository, verbose=False, **kwargs)
+    kwargs.setdefault("verbose", False)
+    return audb_publish.publish(root, version, repository, **kwargs)
 
 
 def headers(repository):
@@ -438,3 +441,22 @@ def test_workers_open_each_repository_once_per_publish(tmp_path):
     assert len(executors._opened) == executors.OPENED
     assert refs[0] not in executors._opened  # the oldest is forgotten
     assert executors.resolve(refs[0]) is not first
+
+
+def test_update_after_remove_media(repositories, tmp_path):
+    r"""A file flagged removed by audb.remove_media but still in a table."""
+    published = {}
+    for side, function in [("upstream", upstream_publish), ("ours", publish)]:
+        repository = repositories.new("file-system")
+        with only_repository(repository, str(tmp_path / f"cache-{side}")):
+            root = str(tmp_path / side)
+            small_db(root, files=("a.wav", "b.wav", "c.wav"))
+            function(root, "1.0.0", repository, verbose=False)
+            audb.remove_media("unit", ["b.wav"], verbose=False)
+            update = str(tmp_path / f"{side}-update")
+            audb.load_to(update, "unit", version="1.0.0", verbose=False)
+            assert not os.path.exists(os.path.join(update, "b.wav"))
+            write_audio(os.path.join(update, "a.wav"), 0.2, 16000, 1, "PCM_16", 9)
+            function(update, "1.1.0", repository, verbose=False)
+        published[side] = repository
+    assert_same_repository(published["upstream"], published["ours"], tmp_path)
