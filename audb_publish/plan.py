@@ -306,7 +306,7 @@ class Plan:
         on_disk = [f for f in members if f in root_files]
         self._due_counts: dict[str, int] = {}
         self._on_disk_counts: dict[str, int] = {}
-        self._taken: collections.Counter[str] = collections.Counter()
+        self._taken: dict[str, int] = {}
         self._put_archives: set[str] = set()
         new = db_media.difference(files).difference(table_files)
         new = sorted(f for f in new if f in root_files)
@@ -439,10 +439,11 @@ class Plan:
             elif self._checksums[result.file] != result.checksum:
                 self._update_values.append(self._media_values(result, archive))
                 self._changed.add(archive)
-            self._taken[archive] += 1
-            if self._taken[archive] == self._due(archive) and (
+            taken = self._taken.get(archive, 0) + 1
+            self._taken[archive] = taken
+            if (
                 archive in self._changed or archive in self._forced
-            ):
+            ) and taken == self._due(archive):
                 ready.append(self._media_put(archive))
         return ready
 
@@ -486,7 +487,7 @@ class Plan:
             for archive in sorted(self._changed.union(self._forced))
             if archive not in self._put_archives
             and self._due(archive, known=False)
-            and self._taken[archive] == self._due(archive)
+            and self._taken.get(archive, 0) == self._due(archive)
         ]
         return ready + self.add_media(known.scan(f, row) for f, row in others)
 
@@ -513,7 +514,7 @@ class Plan:
         self._update_values.append(self._media_values(result, archive))
         self._added_members.setdefault(archive, []).append(file)
         self._changed.add(archive)
-        if self._taken[archive] < self._due(archive):
+        if self._taken.get(archive, 0) < self._due(archive):
             return []  # put with the archive's last scanned member
         return [self._media_put(archive)]
 
