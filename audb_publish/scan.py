@@ -61,9 +61,8 @@ class MediaScan:
         channels: number of channels, 0 if unknown
         duration: duration in seconds, 0.0 if unknown
         sampling_rate: sampling rate in Hz, 0 if unknown
-        signature: signature of the file when it was scanned
-        cached: ``True`` if the values come from the checksum cache,
-            see :mod:`audb_publish.checksum_cache`
+        signature: signature of the file when it was scanned,
+            or its key recorded in the checksum cache
 
     """
 
@@ -74,7 +73,6 @@ class MediaScan:
     duration: float
     sampling_rate: int
     signature: integrity.Signature | None = None
-    cached: bool = dataclasses.field(default=False, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
