@@ -16,11 +16,13 @@ import pytest
 
 import audb_publish
 from audb_publish import checksum_cache
+from audb_publish import hashing
 from audb_publish import integrity
 from audb_publish import scan as scan_module
 from audb_publish.checksum_cache import ChecksumCache
 from audb_publish.cli import capture_report
 from audb_publish.patching import _ORIGINAL as upstream_publish
+from audb_publish.plan import Plan
 
 from conftest import ARCHIVES
 from conftest import assert_same_repository
@@ -392,6 +394,44 @@ def test_parquet_table_listed_as_media(repositories, tmp_path):
             assert reports[-1].cached_media == len(FILES)
         repos[side] = repository
     assert_same_repository(repos["upstream"], repos["ours"], tmp_path)
+
+
+def test_known_member_changes_before_its_pack(repositories, tmp_path, monkeypatch):
+    r"""A file the cache knows changes after the lookup: the pack raises."""
+    repository = repositories.new("file-system")
+    root = str(tmp_path / "db")
+    cache = str(tmp_path / "cache")
+    _db(root)
+    pair = {FILES[0]: "pair", FILES[1]: "pair"}
+    _publish(root, "1.0.0", repository, cache, archives=pair)
+    settle()
+    write_audio(os.path.join(root, FILES[0]), 0.3, 16000, 1, "PCM_16", 55)
+    settle()
+    # FILES[1] is known unchanged, but its archive is put with FILES[0]
+    add_known = Plan.add_known
+    target = os.path.join(root, FILES[1])
+
+    def add_known_then_change(plan, known):
+        ready = add_known(plan, known)
+        assert FILES[1] in known.files
+        data = bytearray(open(target, "rb").read())
+        data[-100:] = bytes(100)
+        with open(target, "r+b") as fp:
+            fp.write(data)
+        return ready
+
+    monkeypatch.setattr(Plan, "add_known", add_known_then_change)
+    with pytest.raises(integrity.FileChangedError, match=FILES[1]):
+        _update(root, repository, cache)
+    header = os.path.join(
+        repository.host, repository.name, "cached", "1.1.0", "db.yaml"
+    )
+    assert not os.path.exists(header)
+    monkeypatch.setattr(Plan, "add_known", add_known)
+    deps, _ = _update(root, repository, cache)
+    assert os.path.exists(header)
+    assert deps.checksum(FILES[1]) == hashing.md5(target)
+    assert deps.version(FILES[1]) == "1.1.0"
 
 
 def test_writing_the_cache_never_fails_a_publish(tmp_path, monkeypatch, caplog):
