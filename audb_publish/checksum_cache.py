@@ -311,16 +311,10 @@ class ChecksumCache:
         entry = self._paths.get(path)
         if entry is None:
             return None
-        signatures = {}
-        for file in files:
-            stat = os.stat(os.path.join(self.db_root, file))
-            signatures[file] = integrity.Signature(
-                stat.st_dev,
-                stat.st_ino,
-                stat.st_size,
-                stat.st_mtime_ns,
-                stat.st_ctime_ns,
-            )
+        signatures = {
+            file: integrity.signature_of(os.stat(os.path.join(self.db_root, file)))
+            for file in files
+        }
         members, checksum = entry
         if _members(signatures) != members:
             return None

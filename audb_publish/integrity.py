@@ -139,10 +139,24 @@ def take(fd: int, *, now: int | None = None) -> Signature:
     stat = os.fstat(fd)
     now = time.time_ns() if now is None else now
     racy = max(stat.st_mtime_ns, stat.st_ctime_ns) > now - RACY_NS
-    return _signature(stat, racy)
+    return signature_of(stat, racy)
 
 
-def _signature(stat: os.stat_result, racy: bool = False) -> Signature:
+def signature_of(stat: os.stat_result, racy: bool = False) -> Signature:
+    r"""Signature from what :func:`os.stat` or :func:`os.fstat` returned.
+
+    Args:
+        stat: status of the file
+        racy: see :class:`Signature`
+
+    Returns:
+        signature, without MD5
+
+    Examples:
+        >>> signature_of(os.stat(audeer.touch("a.txt"))).size
+        0
+
+    """
     return Signature(
         stat.st_dev,
         stat.st_ino,
@@ -193,7 +207,7 @@ def check(
         audb_publish.integrity.FileChangedError: Media file 'a.txt' changed while publishing (3 bytes expected, 4 read). Publish again to publish its new content.
 
     """  # noqa: E501
-    reason = _difference(expected, _signature(os.fstat(fd)), size, md5)
+    reason = _difference(expected, signature_of(os.fstat(fd)), size, md5)
     if reason:
         raise FileChangedError(
             f"{kind.capitalize()} file '{file}' changed while publishing "

@@ -116,12 +116,12 @@ def clock(request, monkeypatch) -> str:
         monkeypatch.setattr(integrity, "RACY_NS", -(10**20))
     else:
         monkeypatch.setattr(integrity, "RACY_NS", 10**20)
-        original = integrity._signature
+        original = integrity.signature_of
 
         def without_times(stat, racy=False):
             return dataclasses.replace(original(stat, racy), mtime_ns=0, ctime_ns=0)
 
-        monkeypatch.setattr(integrity, "_signature", without_times)
+        monkeypatch.setattr(integrity, "signature_of", without_times)
     return request.param
 
 
@@ -573,7 +573,7 @@ def test_write_zip_stored_member_changes_between_its_reads(tmp_path, monkeypatch
 
     monkeypatch.setattr(zipwriter, "_crc", crc_then_change)
     monkeypatch.setattr(
-        integrity, "_signature", lambda stat, racy=False: guard.signature
+        integrity, "signature_of", lambda stat, racy=False: guard.signature
     )
     with pytest.raises(FileChangedError, match="'a.bin' changed while it was written"):
         zipwriter.write_zip(
