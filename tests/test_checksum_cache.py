@@ -212,7 +212,8 @@ def test_racy_files_are_not_trusted(tmp_path):
     assert len(ChecksumCache.load(root, str(tmp_path / "cache"))) == 0
 
 
-def _break(path, how):
+def break_cache_file(path: str, how: str) -> None:
+    r"""Break a cache file: deleted, truncated, garbage, other format or root."""
     if how == "deleted":
         os.remove(path)
     elif how == "truncated":
@@ -237,7 +238,7 @@ def _break(path, how):
 def test_broken_cache_is_ignored_and_rebuilt(published, how, caplog):
     root, repository, cache = published
     path = checksum_cache.cache_file(root, cache)
-    _break(path, how)
+    break_cache_file(path, how)
     with caplog.at_level("DEBUG", logger="audb_publish"):
         deps, report = _update(*published)
     assert report.cached_media == 0
@@ -342,9 +343,24 @@ def _change_in_place(root: str) -> None:
     settle()
 
 
-@pytest.mark.parametrize("backend", ["file-system", "s3"])
-def test_update_in_place_equals_upstream(backend, repositories, template, tmp_path):
-    r"""1.0.0, then 1.1.0 from the same root: cache hits, upstream's result."""
+def _update_in_place_as_upstream(
+    template, change, backend, repositories, tmp_path, num_workers=1, **kwargs
+):
+    r"""Publish 1.0.0, ``change(root)``, then 1.1.0 from the same root, as upstream.
+
+    Args:
+        template: database root to copy
+        change: takes the root and changes it between the two publishes
+        backend: backend of the repositories
+        repositories: the fixture
+        tmp_path: the fixture
+        num_workers: of every publish
+        **kwargs: arguments of the publish of 1.0.0
+
+    Returns:
+        report of our 1.1.0, once its repository equals upstream's
+
+    """
     repos = {}
     for side, publish in [
         ("upstream", upstream_publish),
@@ -356,14 +372,38 @@ def test_update_in_place_equals_upstream(backend, repositories, template, tmp_pa
         repository = repositories.new(backend)
         cache = str(tmp_path / f"cache-{side}")
         with only_repository(repository, cache), capture_report() as reports:
-            publish(root, "1.0.0", repository, archives=ARCHIVES, verbose=False)
+            publish(
+                root,
+                "1.0.0",
+                repository,
+                verbose=False,
+                num_workers=num_workers,
+                **kwargs,
+            )
             settle()
-            _change_in_place(root)
-            publish(root, "1.1.0", repository, verbose=False)
-        if side == "ours":
-            assert reports[-1].cached_media == reports[-1].scanned_media - 3
+            change(root)
+            publish(root, "1.1.0", repository, verbose=False, num_workers=num_workers)
         repos[side] = repository
     assert_same_repository(repos["upstream"], repos["ours"], tmp_path)
+    return reports[-1]
+
+
+@pytest.mark.parametrize("num_workers", [1, 8])
+@pytest.mark.parametrize("backend", ["file-system", "s3"])
+def test_update_in_place_equals_upstream(
+    backend, num_workers, repositories, template, tmp_path
+):
+    r"""1.0.0, then 1.1.0 from the same root: cache hits, upstream's result."""
+    report = _update_in_place_as_upstream(
+        template,
+        _change_in_place,
+        backend,
+        repositories,
+        tmp_path,
+        num_workers=num_workers,
+        archives=ARCHIVES,
+    )
+    assert report.cached_media == report.scanned_media - 3
 
 
 def test_parquet_table_listed_as_media(repositories, tmp_path):
@@ -373,27 +413,16 @@ def test_parquet_table_listed_as_media(repositories, tmp_path):
     db = audformat.Database.load(template)
     db["more"] = audformat.Table(audformat.filewise_index(["db.files.parquet"]))
     db.save(template, storage_format="parquet")
-    repos = {}
-    for side, publish in [
-        ("upstream", upstream_publish),
-        ("ours", audb_publish.publish),
-    ]:
-        root = str(tmp_path / side)
-        shutil.copytree(template, root)
+
+    def change(root):
+        write_audio(os.path.join(root, FILES[0]), 0.3, 16000, 1, "PCM_16", 55)
         settle()
-        repository = repositories.new("file-system")
-        cache = str(tmp_path / f"cache-{side}")
-        with only_repository(repository, cache), capture_report() as reports:
-            publish(root, "1.0.0", repository, verbose=False)
-            settle()
-            write_audio(os.path.join(root, FILES[0]), 0.3, 16000, 1, "PCM_16", 55)
-            settle()
-            publish(root, "1.1.0", repository, verbose=False)
-        if side == "ours":
-            # the table file, known as media, too
-            assert reports[-1].cached_media == len(FILES)
-        repos[side] = repository
-    assert_same_repository(repos["upstream"], repos["ours"], tmp_path)
+
+    report = _update_in_place_as_upstream(
+        template, change, "file-system", repositories, tmp_path
+    )
+    # the table file, known as media, too
+    assert report.cached_media == len(FILES)
 
 
 def test_known_member_changes_before_its_pack(repositories, tmp_path, monkeypatch):

@@ -18,6 +18,7 @@ from audb_publish.patching import _ORIGINAL as upstream_publish
 from conftest import only_repository
 from conftest import write_audio
 from test_checksum_cache import _publish
+from test_checksum_cache import break_cache_file
 from test_checksum_cache import fine_clock  # noqa: F401 (autouse fixture)
 from test_checksum_cache import settle
 
@@ -192,11 +193,9 @@ def test_broken_cache_file_is_ignored(published, counted, how, tmp_path):
     folder = table_cache.TableCache.load(root, cache).folder
     path = os.path.join(folder, "files.parquet")
     if how == "truncated":
-        with open(path, "r+b") as fp:
-            fp.truncate(os.path.getsize(path) // 2)
+        break_cache_file(path, "truncated")
     elif how == "foreign":
-        with open(path, "wb") as fp:
-            fp.write(b"not a parquet file")
+        break_cache_file(path, "garbage")
     else:
         other = str(tmp_path / "other")
         shutil.copytree(root, other)
