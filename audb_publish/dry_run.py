@@ -6,9 +6,9 @@ it validates exactly as publish does
 and scans every file as publish does,
 then stops before anything is compressed or put.
 It writes nothing to the repository, the database root
-or the checksum cache;
-the previous version's dependency table is read
-into a temporary folder, removed afterwards.
+or the checksum cache.
+Like publish, it reads the previous version's dependency table
+from the repository published to.
 
 """
 
@@ -187,9 +187,7 @@ def dry_run(
         archives: see :func:`audb_publish.publish`
         previous_version: see :func:`audb_publish.publish`
         cache_root: where the checksum cache is read,
-            see :func:`audb_publish.publish`;
-            the previous version's dependency table is read
-            into a temporary folder
+            see :func:`audb_publish.publish`
         num_workers: see :func:`audb_publish.publish`
         verbose: show progress
         checksum_cache: read the checksum cache, never write it,
@@ -227,7 +225,6 @@ def dry_run(
             repository,
             archives,
             previous_version,
-            tmp,
             converted_root=tmp,
             table_cache=tables,  # read, never written
         )

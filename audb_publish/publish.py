@@ -119,8 +119,13 @@ def publish(
         previous_version: version this one is based on.
             ``"latest"`` takes the latest published version, if any.
             ``None`` starts from scratch
-        cache_root: audb cache,
-            used only to read the previous version's dependencies
+        cache_root: where the checksum cache is kept,
+            see ``checksum_cache``.
+            The previous version's dependency table
+            is read from the repository,
+            not from audb's cache as :func:`audb.publish` does,
+            which may hold the table of another database
+            of the same name and version in another repository
         num_workers: limit of work in parallel.
             At most as many threads compute as there are cores,
             the others wait on the repository.
@@ -250,7 +255,6 @@ def publish(
             repository,
             archives,
             previous_version,
-            cache_root,
             table_cache=tables,
         )
         if tables is not None:

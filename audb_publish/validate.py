@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import dataclasses
 import os
 import re
+import tempfile
 
 import audb
 import audeer
@@ -120,7 +121,6 @@ def validate(
     repository: audb.Repository | None,
     archives: Mapping[str, str] | None,
     previous_version: str | None,
-    cache_root: str | None,
     *,
     converted_root: str | None = None,
     table_cache: TableCache | None = None,
@@ -134,7 +134,6 @@ def validate(
         repository: repository, or ``None`` to use the previous version's
         archives: archive names of new media files
         previous_version: version it depends on, ``"latest"`` or ``None``
-        cache_root: cache of audb, used to read the previous dependencies
         converted_root: where tables stored only as pickle
             are saved as PARQUET, ``db_root`` if ``None``;
             tables saved elsewhere are named by their absolute path
@@ -158,7 +157,7 @@ def validate(
         raise RuntimeError(
             f"A version '{version}' already exists for database '{db.name}'."
         )
-    deps = load_dependencies(db_root, db.name, previous_version, cache_root)
+    deps = load_dependencies(db_root, db.name, previous_version, repository)
     indices = read_indices(scheduler, db, db_root, table_cache)
     check_ids(db)
     media = table_media(db, indices)
@@ -300,15 +299,25 @@ def load_dependencies(
     db_root: str,
     name: str,
     previous_version: str | None,
-    cache_root: str | None,
+    repository: audb.Repository,
 ) -> audb.Dependencies:
     r"""Load the dependency table in ``db_root`` and check it.
+
+    The table must equal that of ``previous_version``
+    in ``repository``, the repository published to.
+    It is compared with the repository's copy,
+    never with audb's cache,
+    which is keyed by name and version only
+    and may hold the table of a database of the same name
+    in another repository.
+    :func:`audb.publish` compares with the cache,
+    and so agrees with this check on a clean cache.
 
     Args:
         db_root: database root
         name: database name
         previous_version: version it depends on, or ``None``
-        cache_root: cache of audb
+        repository: repository that holds ``previous_version``
 
     Returns:
         dependency table, empty if there is none
@@ -344,21 +353,71 @@ def load_dependencies(
             f"'audb.load_to({db_root}, {name}, "
             f"version={previous_version}?"
         )
-    previous = audb.dependencies(name, version=previous_version, cache_root=cache_root)
-    if not deps().equals(previous()):
+    local = os.path.join(db_root, deps_file)
+    if not _same_as_published(deps, local, repository, name, previous_version):
         raise RuntimeError(
             f"You want to depend on '{previous_version}' "
             f"of {name}, "
             f"but the dependency file '{deps_file}' "
             f"in {db_root} "
             f"does not match the dependency file "
-            f"for the requested version in the repository. "
-            f"Did you forgot to call "
+            f"for the requested version in the repository "
+            f"'{repository.name}' ({repository.host}, {repository.backend}). "
+            f"Load the previous version from that repository, e.g. "
             f"'audb.load_to({db_root}, {name}, "
-            f"version='{previous_version}') "
-            f"or modified the file manually?"
+            f"version='{previous_version}', only_metadata=True)' "
+            f"with it first in audb.config.REPOSITORIES, "
+            f"and do not modify the file manually."
         )
     return deps
+
+
+def _same_as_published(
+    deps: audb.Dependencies,
+    local: str,
+    repository: audb.Repository,
+    name: str,
+    version: str,
+) -> bool:
+    r"""Tell whether ``deps`` equals the table of ``version`` in ``repository``.
+
+    A file with the checksum of the repository's copy is the same
+    without reading the table there;
+    else the repository's table is read and compared.
+
+    Args:
+        deps: dependency table loaded from ``local``
+        local: its file
+        repository: repository
+        name: database name
+        version: published version
+
+    Returns:
+        ``True`` if the tables are equal
+
+    Raises:
+        audbackend.BackendError: if the repository's table cannot be read
+
+    """
+    path = f"/{name}/{DEPENDENCY_FILE}"
+    with (
+        Remote(repository.create_backend_interface()) as remote,
+        tempfile.TemporaryDirectory(prefix="audb-publish-deps-") as tmp,
+    ):
+        if remote.exists(path, version):
+            if local.endswith(DEPENDENCY_FILE):
+                checksum = remote.interface.checksum(path, version)
+                if checksum == audeer.md5(local):
+                    return True
+            published = os.path.join(tmp, DEPENDENCY_FILE)
+            with open(published, "wb") as fp:
+                fp.write(remote.read(path, version))
+        else:  # a version published by audb < 1.5
+            remote.get_archive(f"/{name}/db.zip", tmp, version)
+            published = os.path.join(tmp, LEGACY_DEPENDENCY_FILE)
+        previous = Dependencies()
+        previous.load(published)
+    return deps().equals(previous())
 
 
 def check_ids(db: audformat.Database) -> None:

@@ -10,17 +10,21 @@ import shutil
 
 import audb
 import audeer
+import audformat
 import pytest
 
 import audb_publish
 from audb_publish import cli
 from audb_publish import remote as remote_module
+from audb_publish.patching import _ORIGINAL as upstream_publish
 
 from conftest import ARCHIVES
 from conftest import NAME
+from conftest import assert_same_repository
 from conftest import only_repository
 from conftest import repository_files
 from conftest import update_database
+from conftest import write_audio
 from test_errors import CASES
 from test_errors import NAME as SMALL
 from test_errors import run
@@ -209,3 +213,55 @@ def test_same_error_as_publish(case, repositories, tmp_path):
         if side == "dry_run":
             assert _folder_state(root) == before
     assert errors["dry_run"] == errors["publish"]
+
+
+def _alter(root: str) -> None:
+    r"""Add a media file to the small database in ``root``."""
+    write_audio(os.path.join(root, "c.wav"), 0.1, 16000, 1, "PCM_16", 7)
+    db = audformat.Database.load(root)
+    db["files"] = audformat.Table(audformat.filewise_index(["a.wav", "b.wav", "c.wav"]))
+    db.save(root)
+
+
+def test_plan_and_publish_ignore_a_cached_table_of_another_repository(
+    repositories, tmp_path
+):
+    # issue 23: audb's cache holds version 1.0.0 of another database
+    # of the same name, published to another repository
+    other, ours, expected = (repositories.new("file-system") for _ in range(3))
+    cache = str(tmp_path / "cache")
+    other_root = str(tmp_path / "other")
+    small_db(other_root)
+    write_audio(os.path.join(other_root, "a.wav"), 0.2, 16000, 1, "PCM_16", 5)
+    with only_repository(other, cache):
+        audb_publish.publish(other_root, "1.0.0", other, verbose=False)
+        audb.dependencies(SMALL, version="1.0.0", cache_root=cache)  # cached
+    base = str(tmp_path / "base")
+    small_db(base)
+    up_root, root = str(tmp_path / "up"), str(tmp_path / "db")
+    shutil.copytree(base, up_root)
+    shutil.copytree(base, root)
+    # upstream on a clean cache
+    with only_repository(expected, str(tmp_path / "clean")):
+        upstream_publish(up_root, "1.0.0", expected, verbose=False)
+        _alter(up_root)
+        upstream_publish(up_root, "1.1.0", expected, verbose=False)
+    with only_repository(ours, cache):
+        audb_publish.publish(root, "1.0.0", ours, verbose=False)
+        _alter(root)
+        run = audb_publish.dry_run(root, "1.1.0", ours)
+        audb_publish.publish(root, "1.1.0", ours, verbose=False)
+    assert run.changes["media"]["new"] == ["c.wav"]
+    assert_same_repository(expected, ours, tmp_path)
+    # a table that belongs to the other repository does not match ours,
+    # although audb's cache holds it, as upstream finds on a clean cache
+    shutil.copy(os.path.join(other_root, "db.parquet"), base)
+    _alter(base)
+    for publish, cache_root in [(upstream_publish, "clean2"), (audb_publish, cache)]:
+        with only_repository(ours, str(tmp_path / cache_root)):
+            function = getattr(publish, "publish", publish)
+            with pytest.raises(RuntimeError, match="does not match"):
+                function(base, "2.0.0", ours, previous_version="1.0.0", verbose=False)
+    with only_repository(ours, cache):
+        with pytest.raises(RuntimeError, match=f"repository '{ours.name}'"):
+            audb_publish.dry_run(base, "2.0.0", ours, previous_version="1.0.0")
