@@ -1,9 +1,10 @@
 """How each archive member is compressed.
 
 ``compression="auto"``, the default, picks per member
-what makes the archive no larger than :func:`audb.publish`'s,
+what is faster than :func:`audb.publish`,
 which deflates everything with zlib at level 6,
-but faster:
+and, as measured, makes the archive at most 0.2% larger than its
+(on synthetic speech; not larger on recorded speech, CSV tables and FLAC):
 
 * mono 16 bit WAV, such as speech:
   ISA-L at :data:`SPEECH`,

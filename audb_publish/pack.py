@@ -2,7 +2,8 @@
 
 Each job builds one archive (or takes one file) and puts it,
 reading every member once;
-it returns the :class:`~audb_publish.plan.Put` it finished
+it returns what it did, a :class:`~audb_publish.remote.Transfer`,
+which the calling process records,
 and never touches the dependency table.
 Every member that was scanned
 is checked right after it was written

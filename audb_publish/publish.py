@@ -1,6 +1,18 @@
 """The publication, told as its stages.
 
-validate -> scan -> plan -> pack and put -> commit
+Data flows validate -> scan -> plan -> pack and put -> commit.
+:func:`publish` validates the database,
+sets up the plan from the previous dependency table,
+loads the checksum cache and claims the version,
+then scans every file while the plan takes the scan results
+and tells which archives and files are ready to put;
+they are packed and put once every scan finished,
+or as soon as they are ready with ``pipeline``.
+Then the plan applies the changes to the dependency table,
+and commit puts it and the header.
+The report times the stages in the order they ran:
+``validate``, ``scan`` and ``pack_put`` (``scan_pack_put`` with ``pipeline``),
+``plan``, ``commit``.
 
 """
 
@@ -74,8 +86,9 @@ def publish(
     Only the compression inside an archive differs.
 
     All checksums, audio properties and archives
-    are computed by the threads of one pool,
-    which hash and compress with the GIL released.
+    are computed by jobs on the workers of ``scheduler``
+    (by default threads of this process,
+    which hash and compress with the GIL released).
     ``num_workers`` limits the work in parallel, as in :func:`audb.publish`,
     but computing (hashing, probing, compressing, writing archives)
     never runs on more threads than the cores this process may use;

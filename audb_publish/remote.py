@@ -31,7 +31,9 @@ The audbackend internals used here
 ``Minio._client``, ``Minio.repository``
 and ``audbackend.core.utils.call_function_on_backend()``)
 are pinned by ``pyproject.toml``
-and covered by ``tests/test_remote.py``.
+and exercised by every test that publishes to the file system
+and to S3 (SeaweedFS), such as ``tests/test_equivalence.py``,
+``tests/test_lock.py`` and ``tests/test_verify.py``.
 
 """
 

@@ -1,9 +1,15 @@
-"""One pool of worker threads per publish, with one progress display.
+"""The workers of one publish, with one progress display.
 
+A :class:`Scheduler` owns a pool of ``num_workers`` threads,
+which read and check the tables,
+and the executor where scan and put jobs run
+(:meth:`Scheduler.dispatch`):
+the same threads by default,
+or a process pool or a Dask cluster (see :mod:`audb_publish.executors`).
 Jobs are plain functions that *return* their results;
 they never touch the dependency table.
-Workers are sized by what they wait on:
-a job holds one of :func:`cores` slots while it runs,
+Threads are sized by what they wait on:
+a job on them holds one of :func:`cores` slots while it runs,
 so hashing, probing, compressing and writing archives
 never run on more threads than the cores this process may use,
 and gives its slot up while it waits on the network
@@ -294,10 +300,11 @@ class Display:
 
 
 class Scheduler:
-    r"""Owner of the worker threads of one publish.
+    r"""Owner of the worker threads, and the executor, of one publish.
 
     ``num_workers`` threads run jobs,
-    at most :attr:`cores` of them at a time outside :func:`waiting`.
+    at most :attr:`cores` of them at a time outside :func:`waiting`;
+    scan and put jobs run on them or on the executor of ``scheduler``.
 
     Args:
         num_workers: number of worker threads,
@@ -305,6 +312,8 @@ class Scheduler:
             ``None`` for five per CPU as :func:`audb.publish` documents
         verbose: show one progress display
         desc: text of the progress display
+        scheduler: where :meth:`dispatch` runs jobs,
+            see :func:`audb_publish.executors.executor`
 
     Raises:
         ValueError: if ``num_workers`` is smaller than 1

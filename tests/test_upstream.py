@@ -1,8 +1,8 @@
 """audb's own publish tests, run against :func:`audb_publish.publish`.
 
 The tests of the installed audb version
-(``tests/test_publish.py``, ``tests/test_publish_table.py``,
-``tests/test_attachments.py`` of its sdist,
+(``test_publish.py``, ``test_publish_table.py``
+and ``test_attachments.py`` in the ``tests`` folder of its sdist,
 downloaded at test time, see ``upstream.py``)
 run in a subprocess with ``audb.publish`` patched,
 once per variant below.
