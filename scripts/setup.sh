@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what audb-publish needs into .venv: sox, mediainfo and ffmpeg
 # through apt where missing (audb reads non-WAV/FLAC/OGG media with them),
-# then the package with its test and benchmark extras.
+# then the package with its test, benchmark and docs extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,4 +22,4 @@ if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,benchmark]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,benchmark,docs]'
