@@ -24,11 +24,14 @@ import contextlib
 import logging
 import os
 import runpy
+import signal
 import sys
+import threading
 
 import audb
 import audbackend
 
+from audb_publish import executors
 from audb_publish.dry_run import dry_run
 from audb_publish.patching import patched
 from audb_publish.patching import status
@@ -47,6 +50,16 @@ ERRORS = (
     ValueError,
 )
 r"""Exceptions reported as a one-line error instead of a traceback."""
+
+INTERRUPTED = {
+    "publish": "interrupted: nothing was committed; publish again to resume",
+    "plan": "interrupted: nothing was written",
+    "verify": "interrupted: nothing was written",
+}
+r"""The line printed on Ctrl-C, per command."""
+
+EXIT_INTERRUPTED = 130
+r"""Exit code after Ctrl-C (128 + SIGINT), as a shell reports it."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -249,11 +262,59 @@ def main(argv: Sequence[str] | None = None) -> int:
         "verify": verify_command,
     }
     command = commands[args.command]
+    with exit_on_second_interrupt():
+        try:
+            return command(args)
+        except KeyboardInterrupt:
+            # clean-up ran as the exception left the publish:
+            # no header, no lock, and a rerun completes
+            print(INTERRUPTED[args.command], file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except ERRORS as error:
+            print(describe(error), file=sys.stderr)
+            return 1
+
+
+@contextlib.contextmanager
+def exit_on_second_interrupt() -> Iterator[None]:
+    r"""Exit at once on a second Ctrl-C, while active.
+
+    The first SIGINT raises :class:`KeyboardInterrupt` as usual,
+    so that the publish cleans up;
+    a second one, while it cleans up or Python exits,
+    kills the worker processes and exits with code 130 at once.
+    The lock of the version may then stay in the repository;
+    see :mod:`audb_publish.commit.lock`.
+    Only in the main thread, where Python handles signals.
+
+    Yields:
+        nothing
+
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupted = False
+
+    def handler(signum, frame):
+        nonlocal interrupted
+        if interrupted:
+            executors.kill_workers()
+            os.write(
+                sys.stderr.fileno(),
+                b"interrupted again: exited at once; "
+                b"the version may stay locked until its lock is broken\n",
+            )
+            os._exit(EXIT_INTERRUPTED)
+        interrupted = True
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGINT, handler)
     try:
-        return command(args)
-    except ERRORS as error:
-        print(describe(error), file=sys.stderr)
-        return 1
+        yield
+    finally:
+        if not interrupted:  # else a Ctrl-C while Python exits ends it at once
+            signal.signal(signal.SIGINT, before)
 
 
 def describe(error: BaseException, causes: int = 2) -> str:

@@ -26,13 +26,18 @@ the calling process records the files put for the check before commit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterator
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import signal
 import threading
 import uuid
+import weakref
 
 import audb
 
@@ -198,25 +203,119 @@ class ProcessExecutor(Executor):
     def __init__(self, workers: int):
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["audb_publish.pack", "audb_publish.scan"])
+        with _sigint_ignored():
+            # the fork server and the processes it forks keep ignoring SIGINT:
+            # Ctrl-C in a terminal, sent to the whole process group,
+            # interrupts only this process, which ends the pool
+            multiprocessing.forkserver.ensure_running()
         pool = concurrent.futures.ProcessPoolExecutor(
             workers,
             mp_context=context,
-            initializer=_take_environment,
+            initializer=_start_worker,
             initargs=(dict(os.environ),),
         )
         super().__init__(pool, workers, "process pool")
+        _process_executors.add(self)
+
+    def submit(self, function: Callable, *args) -> concurrent.futures.Future:  # noqa: D102
+        if len(self.processes()) >= self.workers:
+            return super().submit(function, *args)
+        # a submit may start a process: a Ctrl-C waits until it is recorded,
+        # so that shutdown finds and ends it
+        with _sigint_deferred():
+            return super().submit(function, *args)
 
     def shutdown(self, *, failed: bool) -> None:  # noqa: D102
-        processes = list((getattr(self.pool, "_processes", None) or {}).values())
-        super().shutdown(failed=failed)
         if failed:  # running jobs cannot be told to stop: end their processes
-            for process in processes:
-                process.kill()
-            for process in processes:
-                process.join(timeout=2)
+            # first, so that none still starting reads a queue already gone
+            kill(self.processes())
+        super().shutdown(failed=failed)
+        _process_executors.discard(self)
+
+    def processes(self) -> list[multiprocessing.Process]:
+        r"""Worker processes of the pool.
+
+        Returns:
+            processes started so far
+
+        """
+        return list((getattr(self.pool, "_processes", None) or {}).values())
 
 
-def _take_environment(environ: dict[str, str]) -> None:
+_process_executors: weakref.WeakSet[ProcessExecutor] = weakref.WeakSet()
+
+
+def kill(processes: list[multiprocessing.Process]) -> None:
+    r"""Kill processes and wait up to 2 s for each to end.
+
+    Args:
+        processes: processes
+
+    """
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join(timeout=2)
+
+
+def kill_workers() -> None:
+    r"""Kill the worker processes of every process pool not shut down.
+
+    For an exit at once (a second Ctrl-C),
+    which leaves no worker running a job.
+
+    """
+    for pool in list(_process_executors):
+        for process in pool.processes():
+            process.kill()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    r"""Ignore SIGINT while active, if this is the main thread.
+
+    A process started meanwhile inherits that,
+    and Python keeps a SIGINT ignored at its start ignored.
+    (A blocked SIGINT is not inherited: the mask is reset on exec.)
+    A Ctrl-C in the few milliseconds of the start is lost.
+
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # the workers ignore SIGINT from their initializer on
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    r"""Hold SIGINT back while active, if this is the main thread.
+
+    A SIGINT that arrives meanwhile is raised again at the end,
+    to the handler there was before.
+
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGINT) is None:  # not set from Python
+        yield
+        return
+    held = []
+    before = signal.signal(signal.SIGINT, lambda *_: held.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        if held:
+            signal.raise_signal(signal.SIGINT)
+
+
+def _start_worker(environ: dict[str, str]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # this process ends the pool
     os.environ.clear()
     os.environ.update(environ)
 
