@@ -197,7 +197,10 @@ def dry_run(
         what a publish would put
 
     Raises:
-        RuntimeError, ValueError, KeyError, FileNotFoundError,
+        RuntimeError: as :func:`audb_publish.publish`
+        ValueError: as :func:`audb_publish.publish`
+        KeyError: as :func:`audb_publish.publish`
+        FileNotFoundError: as :func:`audb_publish.publish`
         audbackend.BackendError: as :func:`audb_publish.publish`
 
     Examples:

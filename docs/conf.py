@@ -112,7 +112,8 @@ html_theme_options = {
     "footer_links": False,
     "wide_pages": ["benchmarks"],
 }
-html_context = {"display_github": False}
+# no link to a repository host: the theme would guess audEERING's GitLab
+html_context = {"display_github": False, "display_gitlab": False}
 html_title = title
 
 
