@@ -317,12 +317,18 @@ def exit_on_second_interrupt() -> Iterator[None]:
             signal.signal(signal.SIGINT, before)
 
 
-def describe(error: BaseException, causes: int = 2) -> str:
-    r"""One line for an error, and one for each of its first causes.
+def describe(error: BaseException, causes: int = 3) -> str:
+    r"""One line ``Type: message`` for an error, then its causes and notes.
 
+    The causes are the chain of ``__cause__``
+    (or ``__context__``, unless suppressed),
+    each as ``caused by Type: message``;
+    notes added with :meth:`BaseException.add_note` follow
+    as ``note: ...``.
     A :class:`audbackend.BackendError` says only
-    that the backend raised an error,
-    so its causes name what went wrong.
+    that the backend raised an error and to see the stack trace,
+    which the command line does not show:
+    its cause takes the place of its message.
 
     Args:
         error: error
@@ -339,18 +345,50 @@ def describe(error: BaseException, causes: int = 2) -> str:
         ...         raise audbackend.BackendError(cause) from cause
         ... except audbackend.BackendError as error:
         ...     print(describe(error))
-        audb-publish: error: An exception was raised by the backend, please see stack trace for further information.
-          caused by FileNotFoundError: [Errno 2] No such file or directory: '/no/such/host/db.yaml'
+        audb-publish: error: BackendError: FileNotFoundError: [Errno 2] No such file or directory: '/no/such/host/db.yaml'
+        >>> try:
+        ...     try:
+        ...         {}["a.wav"]
+        ...     except KeyError as cause:
+        ...         raise RuntimeError("cannot read a.wav") from cause
+        ... except RuntimeError as error:
+        ...     error.add_note("a.wav is an NMS ADPCM WAV")
+        ...     print(describe(error))
+        audb-publish: error: RuntimeError: cannot read a.wav
+          note: a.wav is an NMS ADPCM WAV
+          caused by KeyError: 'a.wav'
 
     """  # noqa: E501
-    lines = [f"audb-publish: error: {error}"]
     seen = {id(error)}
+    message = str(error)
     cause = _cause(error)
-    while cause is not None and id(cause) not in seen and len(lines) <= causes:
+    if isinstance(error, audbackend.BackendError) and cause is not None:
         seen.add(id(cause))
-        lines.append(f"  caused by {type(cause).__name__}: {cause}")
+        message = _one(cause)
+        notes = _notes(error) + _notes(cause)
+        cause = _cause(cause)
+    else:
+        notes = _notes(error)
+    lines = [f"audb-publish: error: {type(error).__name__}: {message}", *notes]
+    shown = 0
+    while cause is not None and id(cause) not in seen and shown < causes:
+        seen.add(id(cause))
+        lines.append(f"  caused by {_one(cause)}")
+        lines += _notes(cause)
+        shown += 1
         cause = _cause(cause)
     return "\n".join(lines)
+
+
+def _one(error: BaseException) -> str:
+    r"""``Type: message`` of an error, or a BackendError's cause."""
+    if isinstance(error, audbackend.BackendError) and _cause(error) is not None:
+        return _one(_cause(error))
+    return f"{type(error).__name__}: {error}"
+
+
+def _notes(error: BaseException) -> list[str]:
+    return [f"  note: {note}" for note in getattr(error, "__notes__", [])]
 
 
 def _cause(error: BaseException) -> BaseException | None:
@@ -358,6 +396,8 @@ def _cause(error: BaseException) -> BaseException | None:
         return error.__cause__
     if isinstance(error, audbackend.BackendError):
         return error.exception
+    if not error.__suppress_context__:
+        return error.__context__
     return None
 
 
@@ -427,7 +467,7 @@ def _database(
     """
     if not os.path.isdir(args.db_root):
         raise NotADirectoryError(f"database root '{args.db_root}' is not a folder")
-    repository = audb.Repository(*args.repository) if args.repository else None
+    repository = _repository(args.repository) if args.repository else None
     if repository is None and not args.config_repositories:
         raise ValueError(
             "give the repository to publish to with --repository, "
@@ -441,6 +481,23 @@ def _database(
     if previous.lower() == "none":
         previous = None
     return repository, lookup, previous
+
+
+def _repository(fields: Sequence[str]) -> audb.Repository:
+    r"""The repository of ``--repository NAME HOST BACKEND``.
+
+    Raises:
+        ValueError: if the backend is unknown, naming the known ones
+
+    """
+    repository = audb.Repository(*fields)
+    known = sorted(audb.Repository.backend_registry)
+    if repository.backend not in known:
+        raise ValueError(
+            f"'{repository.backend}' is not a registered backend; "
+            f"registered: {', '.join(known)}"
+        )
+    return repository
 
 
 def plan_command(args: argparse.Namespace) -> int:
@@ -518,7 +575,7 @@ def verify_command(args: argparse.Namespace) -> int:
     result = verify(
         args.name,
         args.version,
-        audb.Repository(*args.repository),
+        _repository(args.repository),
         deep=args.deep,
         num_workers=args.num_workers,
         verbose=not args.quiet,

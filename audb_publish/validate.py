@@ -149,7 +149,7 @@ def validate(
         RuntimeError, ValueError, FileNotFoundError: as :func:`audb.publish`
 
     """
-    db = audformat.Database.load(db_root, load_data=False)
+    db = load_header(db_root)
     repository, previous_version, versions = resolve_repository(
         db.name, version, repository, previous_version
     )
@@ -192,6 +192,35 @@ def validate(
         archives=archives or {},
         root_keys=pa.table(root_keys, KEY_SCHEMA),
     )
+
+
+def load_header(db_root: str) -> audformat.Database:
+    r"""Load the database header, without table data.
+
+    Args:
+        db_root: database root
+
+    Returns:
+        database
+
+    Raises:
+        FileNotFoundError: if ``db_root`` has no ``db.yaml``,
+            as from :meth:`audformat.Database.load`,
+            but saying that the folder is not an audformat database
+
+    Examples:
+        >>> load_header("mydb")
+        Traceback (most recent call last):
+        FileNotFoundError: 'mydb' is not an audformat database: it has no db.yaml (mydb/db.yaml)
+
+    """  # noqa: E501
+    header = os.path.join(db_root, HEADER_FILE)
+    if not os.path.exists(header):
+        raise FileNotFoundError(
+            f"'{db_root}' is not an audformat database: "
+            f"it has no {HEADER_FILE} ({header})"
+        )
+    return audformat.Database.load(db_root, load_data=False)
 
 
 def published_versions(repository: audb.Repository, name: str) -> list[str]:

@@ -101,8 +101,8 @@ def test_publish_command(repository, tmp_path, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert (
-        err
-        == "audb-publish: error: A version '1.0.0' already exists for database 'cli'.\n"
+        err == "audb-publish: error: RuntimeError: "
+        "A version '1.0.0' already exists for database 'cli'.\n"
     )
 
 
@@ -135,10 +135,28 @@ def test_unknown_backend(tmp_path, capsys):
         ["publish", str(tmp_path), "1.0.0", "--repository", "r", "h", "nope", "--quiet"]
     )
     assert code == 1
-    assert (
-        capsys.readouterr().err
-        == "audb-publish: error: 'nope' is not a registered backend\n"
+    assert capsys.readouterr().err == (
+        "audb-publish: error: ValueError: 'nope' is not a registered backend; "
+        "registered: file-system, minio, s3\n"
     )
+    argv = ["verify", "db", "1.0.0", "--repository", "r", "h", "filesystem"]
+    assert cli.main([*argv, "--quiet"]) == 1
+    assert "registered: file-system, minio, s3" in capsys.readouterr().err
+
+
+def test_a_folder_without_header_is_not_a_database(tmp_path, capsys):
+    argv = ["publish", str(tmp_path), "1.0.0", "--repository", "r", "h", "file-system"]
+    assert cli.main(argv) == 1
+    assert capsys.readouterr().err == (
+        f"audb-publish: error: FileNotFoundError: '{tmp_path}' "
+        "is not an audformat database: "
+        f"it has no db.yaml ({tmp_path / 'db.yaml'})\n"
+    )
+    # the same type as upstream
+    with pytest.raises(FileNotFoundError, match="not an audformat database"):
+        audb_publish.publish(str(tmp_path), "1.0.0", audb.Repository(*argv[-3:]))
+    with pytest.raises(FileNotFoundError, match="db.yaml"):
+        _ORIGINAL(str(tmp_path), "1.0.0", audb.Repository(*argv[-3:]))
 
 
 def test_run_script(tmp_path):
@@ -233,10 +251,11 @@ def test_backend_error_names_its_cause(tmp_path, capsys):
     argv = ["publish", root, "1.0.0", "--repository", "r", missing, "file-system"]
     assert cli.main([*argv, "--quiet"]) == 1
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("audb-publish: error: An exception was raised")
-    assert lines[1].startswith("  caused by FileNotFoundError:")
-    assert missing in lines[1]
-    assert len(lines) == 2
+    # the cause in place of "please see stack trace", which is not shown
+    assert lines[0].startswith("audb-publish: error: BackendError: FileNotFoundError:")
+    assert missing in lines[0]
+    assert "stack trace" not in lines[0]
+    assert len(lines) == 1
 
 
 def test_run_keeps_the_traceback_of_the_script(tmp_path):
@@ -386,7 +405,48 @@ def test_describe_a_backend_error_without_cause():
     import audbackend
 
     error = audbackend.BackendError(PermissionError("no write access to /srv"))
-    assert cli.describe(error).splitlines()[1] == (
-        "  caused by PermissionError: no write access to /srv"
+    assert cli.describe(error) == (
+        "audb-publish: error: BackendError: PermissionError: no write access to /srv"
     )
-    assert cli.describe(ValueError("plain")) == "audb-publish: error: plain"
+    assert cli.describe(ValueError("plain")) == "audb-publish: error: ValueError: plain"
+
+
+def _raised(function):
+    try:
+        function()
+    except Exception as error:
+        return error
+
+
+def test_describe_causes_context_and_notes():
+    def chain():
+        try:
+            try:
+                raise OSError("disk full")
+            except OSError:
+                raise KeyError("a.wav")  # noqa: B904 (context, not cause)
+        except KeyError as error:
+            error.add_note("while scanning")
+            raise RuntimeError("publish failed") from error
+
+    lines = cli.describe(_raised(chain)).splitlines()
+    assert lines == [
+        "audb-publish: error: RuntimeError: publish failed",
+        "  caused by KeyError: 'a.wav'",
+        "  note: while scanning",
+        "  caused by OSError: disk full",
+    ]
+
+    def suppressed():
+        try:
+            raise OSError("hidden")
+        except OSError:
+            raise ValueError("shown") from None
+
+    assert cli.describe(_raised(suppressed)) == "audb-publish: error: ValueError: shown"
+    # a long chain shows its first causes only
+    error = ValueError("0")
+    for i in range(1, 6):
+        cause, error = error, ValueError(str(i))
+        error.__cause__ = cause
+    assert len(cli.describe(error).splitlines()) == 4
