@@ -30,6 +30,8 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 templates_path = ["_templates"]
 exclude_patterns = ["build", "Thumbs.db", ".DS_Store"]
 pygments_style = None
+highlight_language = "none"  # usage lines of the command line are no Python
+smartquotes = False  # keep "--" of command line flags
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",  # Google-style docstrings
