@@ -30,6 +30,7 @@ from audb_publish.scan import scan_all
 from audb_publish.scheduler import Jobs
 from audb_publish.scheduler import Scheduler
 from audb_publish.table_cache import TableCache
+from audb_publish.validate import check_basis
 from audb_publish.validate import check_versions
 from audb_publish.validate import validate
 
@@ -214,58 +215,59 @@ def dry_run(
 
     """
     check_versions(version, previous_version)
-    with (
-        tempfile.TemporaryDirectory(prefix="audb-publish-dry-run-") as tmp,
-        Scheduler(num_workers, verbose=verbose, desc=f"Dry run {version}") as workers,
-    ):
-        # publish saves tables stored only as pickle as PARQUET in db_root;
-        # the dry run saves them in a temporary folder
-        tables = TableCache.load(db_root, cache_root) if checksum_cache else None
-        ctx = validate(
-            workers,
-            db_root,
-            version,
-            repository,
-            archives,
-            previous_version,
-            converted_root=tmp,
-            table_cache=tables,  # read, never written
-        )
-        plan = Plan(ctx)
-        cache = ChecksumCache.load(db_root, cache_root) if checksum_cache else None
-        puts: list[Put] = []
-        with ctx.remote:
-            scan_all(
-                Jobs(workers),
-                ctx,
-                plan,
-                Report(version=version),
-                puts.extend,
-                plan.check_archives,
-                "scan",
-                cache,
+    with tempfile.TemporaryDirectory(prefix="audb-publish-dry-run-") as tmp:
+        basis = check_basis(db_root, version, repository, previous_version)
+        with Scheduler(
+            num_workers, verbose=verbose, desc=f"Dry run {version}"
+        ) as workers:
+            # publish saves tables stored only as pickle as PARQUET in db_root;
+            # the dry run saves them in a temporary folder
+            tables = TableCache.load(db_root, cache_root) if checksum_cache else None
+            ctx = validate(
+                workers,
+                basis,
+                archives,
+                converted_root=tmp,
+                table_cache=tables,  # read, never written
             )
-            puts.sort(key=lambda put: put.path)
-            present = ctx.remote.present([put.path for put in puts], version)
-        converted = os.path.join(tmp, "")
+            plan = Plan(ctx)
+            cache = ChecksumCache.load(db_root, cache_root) if checksum_cache else None
+            puts: list[Put] = []
+            with ctx.remote:
+                scan_all(
+                    Jobs(workers),
+                    ctx,
+                    plan,
+                    Report(version=version),
+                    puts.extend,
+                    plan.check_archives,
+                    "scan",
+                    cache,
+                )
+                puts.sort(key=lambda put: put.path)
+                present = ctx.remote.present([put.path for put in puts], version)
+            converted = os.path.join(tmp, "")
 
-        def name(file: str) -> str:
-            return file[len(converted) :] if file.startswith(converted) else file
+            def name(file: str) -> str:
+                return file[len(converted) :] if file.startswith(converted) else file
 
-        planned = [
-            PlannedPut(
-                put.path,
-                put.kind,
-                [name(file) for file in put.files],
-                put.nbytes + sum(os.path.getsize(f) for f in put.files if name(f) != f),
-                exists,
-            )
-            for put, exists in zip(puts, present, strict=True)
-        ]
-        changes = {
-            kind: {what: [name(file) for file in files] for what, files in c.items()}
-            for kind, c in plan.changes().items()
-        }
+            planned = [
+                PlannedPut(
+                    put.path,
+                    put.kind,
+                    [name(file) for file in put.files],
+                    put.nbytes
+                    + sum(os.path.getsize(f) for f in put.files if name(f) != f),
+                    exists,
+                )
+                for put, exists in zip(puts, present, strict=True)
+            ]
+            changes = {
+                kind: {
+                    what: [name(file) for file in files] for what, files in c.items()
+                }
+                for kind, c in plan.changes().items()
+            }
     repository = ctx.repository
     return DryRun(
         database=ctx.db.name,

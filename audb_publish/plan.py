@@ -91,35 +91,70 @@ class Put:
         return self.path.endswith(".zip")
 
 
-def check_archive_name(file: str, archive: str) -> None:
-    r"""Check that an archive stays inside its version's media folder.
+def check_archive_name(file: str, archive: str, name: str, version: str) -> None:
+    r"""Check that an archive name has no ``..``.
 
-    audb does not check this,
-    and writes an archive named ``../../x`` outside the folder,
-    or outside the repository.
+    audb joins ``/<name>/media/<archive>.zip`` with the backend,
+    which collapses repeated ``/``
+    (so ``/abs`` is written as ``media/<version>/abs.zip``, and accepted here),
+    and puts the version before the file name.
+    It does not check ``..``:
+    it writes an archive named ``../../x`` outside the media folder,
+    or outside the repository,
+    and fails on the file system for ``sub/../x``.
 
     Args:
         file: media file
         archive: name of its archive, without extension
+        name: database name
+        version: version to publish
 
     Raises:
-        ValueError: if the archive's path leaves ``media/<version>/``
+        ValueError: if the archive name has a ``..`` part,
+            naming where audb would write it
 
     Examples:
-        >>> check_archive_name("a.wav", "sub/archive")
-        >>> check_archive_name("a.wav", "../1.0.0/archive")
+        >>> check_archive_name("a.wav", "/sub/archive", "db", "1.0.0")
+        >>> check_archive_name("a.wav", "../archive", "db", "1.0.0")
         Traceback (most recent call last):
         ...
-        ValueError: The archive name '../1.0.0/archive' of media file 'a.wav' leaves the media folder of its version. Use a relative name without '..'.
+        ValueError: The archive name '../archive' of media file 'a.wav' has '..': audb.publish would write it to '/db/media/../1.0.0/archive.zip', that is '/db/1.0.0/archive.zip', outside the media folder '/db/media/1.0.0/'. Use a name without '..'.
 
     """  # noqa: E501
-    path = posixpath.normpath(posixpath.join("version", f"{archive}.zip"))
-    if not path.startswith("version/"):
-        raise ValueError(
-            f"The archive name '{archive}' of media file '{file}' "
-            "leaves the media folder of its version. "
-            "Use a relative name without '..'."
-        )
+    if ".." not in archive.split("/"):
+        return
+    folder, _, base = media_path(name, archive).rpartition("/")
+    literal = f"{folder}/{version}/{base}"
+    path = posixpath.normpath(literal[1:])
+    inside = f"{name}/media/{version}/"
+    where = ""
+    if path.startswith(".."):
+        where = ", that is outside the repository"
+    elif not path.startswith(inside):
+        where = f", that is '/{path}', outside the media folder '/{inside}'"
+    raise ValueError(
+        f"The archive name '{archive}' of media file '{file}' has '..': "
+        f"audb.publish would write it to '{literal}'{where}. "
+        "Use a name without '..'."
+    )
+
+
+def media_path(name: str, archive: str) -> str:
+    r"""Unversioned backend path of a media archive, as audb joins it.
+
+    Args:
+        name: database name
+        archive: archive name, without extension
+
+    Returns:
+        ``/<name>/media/<archive>.zip`` with repeated ``/`` collapsed
+
+    Examples:
+        >>> media_path("db", "/sub//a")
+        '/db/media/sub/a.zip'
+
+    """
+    return "/" + "/".join(p for p in f"{name}/media/{archive}.zip".split("/") if p)
 
 
 class Plan:
@@ -318,12 +353,12 @@ class Plan:
                 self.ctx.archives.get(file)
                 or audeer.uid(from_string=file.replace("\\", "/"))
             )
-            check_archive_name(file, archive)
+            check_archive_name(file, archive, self.name, self.ctx.version)
             known = archive in self._single_member or archive in self._added_members
             if not known and self._archive_error is None:
                 try:
                     # with the leading "//" that audb's join() gives, as its error
-                    check_path("/" + self._media_path(archive))
+                    check_path(f"//{self.name}/media/{archive}.zip")
                 except ValueError as error:
                     self._archive_error = error
             self._archive_of[file] = archive
@@ -576,7 +611,7 @@ class Plan:
         return int(bit_depth), int(channels)
 
     def _media_path(self, archive: str) -> str:
-        return f"/{self.name}/media/{archive}.zip"
+        return media_path(self.name, archive)
 
     def _size(self, files: Iterable[str]) -> int:
         sizes = self.ctx.root_files

@@ -39,6 +39,7 @@ from audb_publish.scheduler import Jobs
 from audb_publish.scheduler import Scheduler
 from audb_publish.table_cache import TableCache
 from audb_publish.validate import Context
+from audb_publish.validate import check_basis
 from audb_publish.validate import check_versions
 from audb_publish.validate import validate
 
@@ -227,10 +228,12 @@ def publish(
             a value in a table does not match its scheme,
             a table has duplicated index entries,
             an archive name has a char the backend does not allow,
-            or leaves its version's media folder
+            or a ``..`` part
             (stricter than :func:`audb.publish`),
             ``num_workers`` is smaller than 1,
             ``compression`` or ``scheduler`` is not valid
+        TypeError: if a PARQUET table file has no metadata,
+            as :func:`audb.publish`, with a clearer message
         KeyError: if audb cannot read the audio properties of a media file,
             e.g. of a WAV file with an NMS ADPCM subtype
         FileNotFoundError: if ``db_root`` has no database header,
@@ -254,22 +257,14 @@ def publish(
     check_versions(version, previous_version)
     compression_.check(compression)
     report = Report(version=version)
+    start = time.perf_counter()
+    basis = check_basis(db_root, version, repository, previous_version)
     with Scheduler(
         num_workers, verbose=verbose, desc=f"Publish {version}", scheduler=scheduler
     ) as workers:
         tables = TableCache.load(db_root, cache_root) if checksum_cache else None
-        ctx = _stage(
-            report,
-            "validate",
-            validate,
-            workers,
-            db_root,
-            version,
-            repository,
-            archives,
-            previous_version,
-            table_cache=tables,
-        )
+        ctx = validate(workers, basis, archives, table_cache=tables)
+        _log_stage(report, "validate", start)
         if tables is not None:
             tables.save()  # the tables passed validation
         plan = Plan(ctx)

@@ -658,8 +658,11 @@ class Remote:
         folder = os.path.dirname(path)
         with self._lock:
             if folder not in self._listed:
-                os.makedirs(folder, exist_ok=True)
-                self._listed[folder] = set(os.listdir(folder))
+                try:  # a file where the folder must be, say
+                    os.makedirs(folder, exist_ok=True)
+                    self._listed[folder] = set(os.listdir(folder))
+                except OSError as error:
+                    raise audbackend.BackendError(error) from error
             return os.path.basename(path) in self._listed[folder]
 
     def _remote_exists(self, path: str) -> bool:

@@ -20,8 +20,8 @@ import audeer
 import audformat
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet
 
-from audb_publish import hashing
 from audb_publish.checksum_cache import KEY_SCHEMA
 from audb_publish.indices import table_index
 from audb_publish.remote import DEPENDENCY_FILE
@@ -114,36 +114,52 @@ def check_versions(version: str, previous_version: str | None) -> None:
         )
 
 
-def validate(
-    scheduler: Scheduler,
+@dataclasses.dataclass(frozen=True)
+class Basis:
+    r"""What a publication builds on, checked before any worker starts.
+
+    Args:
+        db: database header, without table data
+        db_root: database root
+        version: version to publish
+        repository: the repository
+        previous_version: version it depends on, or ``None``
+        deps: dependency table of ``previous_version``, or empty
+
+    """
+
+    db: audformat.Database
+    db_root: str
+    version: str
+    repository: audb.Repository
+    previous_version: str | None
+    deps: audb.Dependencies
+
+
+def check_basis(
     db_root: str,
     version: str,
     repository: audb.Repository | None,
-    archives: Mapping[str, str] | None,
     previous_version: str | None,
-    *,
-    converted_root: str | None = None,
-    table_cache: TableCache | None = None,
-) -> Context:
-    r"""Validate a database before it is published.
+) -> Basis:
+    r"""Check what :func:`audb.publish` checks before it first uses ``num_workers``.
+
+    In audb's order:
+    the header, the repository and previous version,
+    that the version does not exist,
+    the dependency table,
+    and, for a database without tables
+    (which audb loads without workers), the IDs.
+    So these errors win over a bad ``num_workers``, as in audb.
 
     Args:
-        scheduler: reads and checks the table indices in parallel
         db_root: database root
         version: version to publish
         repository: repository, or ``None`` to use the previous version's
-        archives: archive names of new media files
         previous_version: version it depends on, ``"latest"`` or ``None``
-        converted_root: where tables stored only as pickle
-            are saved as PARQUET, ``db_root`` if ``None``;
-            tables saved elsewhere are named by their absolute path
-        table_cache: if given, a table whose file and definition
-            are unchanged since they passed validation is not read,
-            and every table read is recorded
-            (see :mod:`audb_publish.table_cache`)
 
     Returns:
-        context of the publication
+        what the publication builds on
 
     Raises:
         RuntimeError, ValueError, FileNotFoundError: as :func:`audb.publish`
@@ -158,6 +174,42 @@ def validate(
             f"A version '{version}' already exists for database '{db.name}'."
         )
     deps = load_dependencies(db_root, db.name, previous_version, repository)
+    if not list(db):
+        check_ids(db)
+    return Basis(db, db_root, version, repository, previous_version, deps)
+
+
+def validate(
+    scheduler: Scheduler,
+    basis: Basis,
+    archives: Mapping[str, str] | None,
+    *,
+    converted_root: str | None = None,
+    table_cache: TableCache | None = None,
+) -> Context:
+    r"""Validate a database before it is published.
+
+    Args:
+        scheduler: reads and checks the table indices in parallel
+        basis: what :func:`check_basis` found
+        archives: archive names of new media files
+        converted_root: where tables stored only as pickle
+            are saved as PARQUET, ``db_root`` if ``None``;
+            tables saved elsewhere are named by their absolute path
+        table_cache: if given, a table whose file and definition
+            are unchanged since they passed validation is not read,
+            and every table read is recorded
+            (see :mod:`audb_publish.table_cache`)
+
+    Returns:
+        context of the publication
+
+    Raises:
+        RuntimeError, ValueError, FileNotFoundError, TypeError:
+            as :func:`audb.publish`
+
+    """
+    db, db_root, deps = basis.db, basis.db_root, basis.deps
     indices = read_indices(scheduler, db, db_root, table_cache)
     check_ids(db)
     media = table_media(db, indices)
@@ -174,16 +226,17 @@ def validate(
     root_files = list_files(db_root, root_keys)
     check_missing_media(media, root_files, deps)
     tables = table_files(db, db_root, converted_root or db_root)
-    check_tables_as_media(db_root, media, tables)
-    attachments = check_attachments(db, db_root, media, deps)
+    attachments = check_attachments(db, db_root, media, deps, tables)
+    check_parquet_metadata(db_root, tables)
+    check_tables_as_media(media, tables)
     check_new_media_extensions(media, root_files, deps)
     return Context(
         db=db,
         db_root=db_root,
-        version=version,
-        previous_version=previous_version,
-        repository=repository,
-        remote=Remote(repository.create_backend_interface()),
+        version=basis.version,
+        previous_version=basis.previous_version,
+        repository=basis.repository,
+        remote=Remote(basis.repository.create_backend_interface()),
         deps=deps,
         root_files=root_files,
         media=media,
@@ -751,30 +804,57 @@ def table_files(
     return files
 
 
-def check_tables_as_media(
-    db_root: str, media: set[str], tables: Mapping[str, str]
-) -> None:
-    r"""Check that no table lists a table file as media that audb cannot load.
+def check_parquet_metadata(db_root: str, tables: Mapping[str, str]) -> None:
+    r"""Check that every PARQUET table file has metadata.
 
-    :func:`audb.publish` keeps a table file whose checksum is its MD5
-    (a CSV file, or a PARQUET file without a hash in its metadata)
-    as a table in the dependency table, even if a table lists it as media,
-    and :func:`audb.load` then fails to find the media file.
-    A PARQUET file with a hash becomes a media file and loads.
+    :func:`audb.publish` takes the checksum of a PARQUET file
+    from the ``hash`` in its metadata,
+    or, if the metadata lack it, the MD5 of the file.
+    A file without any metadata (written by plain pyarrow)
+    makes it fail with
+    ``TypeError: argument of type 'NoneType' is not iterable``.
 
     Args:
         db_root: database root
+        tables: table ID and the file that stores it, in audb's order
+
+    Raises:
+        TypeError: if a PARQUET table file has no metadata
+
+    """
+    for table_id, file in tables.items():
+        if not file.endswith(".parquet"):
+            continue
+        path = os.path.join(db_root, file)
+        if pyarrow.parquet.read_schema(path).metadata is None:
+            raise TypeError(
+                f"The file '{file}' of table '{table_id}' has no metadata, "
+                "so audb.publish cannot take its checksum. "
+                "Save the table with audformat, "
+                f"e.g. db['{table_id}'].save(...)."
+            )
+
+
+def check_tables_as_media(media: set[str], tables: Mapping[str, str]) -> None:
+    r"""Check that no table lists a table file as media that audb cannot load.
+
+    :func:`audb.publish` keeps a table file whose checksum is its MD5
+    (a CSV file)
+    as a table in the dependency table, even if a table lists it as media,
+    and :func:`audb.load` then fails to find the media file.
+    A PARQUET file, whose checksum is the hash in its metadata
+    (see :func:`check_parquet_metadata`), becomes a media file and loads.
+
+    Args:
         media: media files referenced by the tables
         tables: table ID and the file that stores it
 
     Raises:
-        RuntimeError: if a table lists a table file as media
-            whose checksum is its MD5
+        RuntimeError: if a table lists a CSV table file as media
 
     """
     for file in sorted(media.intersection(tables.values())):
-        path = os.path.join(db_root, file)
-        if not file.endswith(".parquet") or hashing.parquet_hash(path) is None:
+        if not file.endswith(".parquet"):
             raise RuntimeError(
                 f"The table file '{file}' is listed as a media file in a table. "
                 "audb.publish would publish a version "
@@ -788,14 +868,21 @@ def check_attachments(
     db_root: str,
     media: set[str],
     deps: audb.Dependencies,
+    tables: Mapping[str, str],
 ) -> dict[str, list[str]]:
     r"""Check attachments and list their files.
+
+    As :func:`audb.publish`, an attachment must not contain
+    a media file or the CSV file of a table.
+    Stricter than audb, it must not contain a table's PARQUET file either:
+    audb publishes such a version, but it cannot be loaded.
 
     Args:
         db: database
         db_root: database root
         media: media files referenced by the tables
         deps: dependency table
+        tables: table ID and the file that stores it
 
     Returns:
         attachment ID and its files, for attachments on disk
@@ -808,7 +895,9 @@ def check_attachments(
             nor in the dependency table
 
     """
-    others = pd.Index(sorted(media) + [f"db.{t}.csv" for t in db.tables], dtype=object)
+    parquet = [f"db.{t}.parquet" for t in db.tables if tables[t].endswith(".parquet")]
+    others = sorted(media) + [f"db.{t}.csv" for t in db.tables] + parquet
+    others = pd.Index(others, dtype=object)
     files = {}
     for attachment_id, attachment in db.attachments.items():
         overlap = others[others.str.startswith(attachment.path)]

@@ -188,7 +188,10 @@ def _dry_run(*args, verbose, **kwargs):
     return audb_publish.dry_run(*args, **kwargs)
 
 
-WRITE_ERRORS = {"file_where_repository_folder_must_be"}
+WRITE_ERRORS = {
+    "file_where_repository_folder_must_be",
+    "file_where_version_folder_must_be",
+}
 r"""Errors of writing to the repository, which a dry run does not do."""
 
 

@@ -10,6 +10,8 @@ import audb
 import audeer
 import audformat
 import pandas as pd
+import pyarrow
+import pyarrow.parquet
 import pytest
 
 import audb_publish
@@ -148,8 +150,34 @@ def case_archive_leaves_media_folder(root, repository):
     return {"archives": {"a.wav": "../../../../escape"}}
 
 
-def case_archive_absolute(root, repository):
-    return {"archives": {"b.wav": "/tmp/escape"}}
+def case_archive_with_dots_inside(root, repository):
+    # audb.publish fails on the file system, after putting tables
+    return {"archives": {"a.wav": "sub/../escape"}}
+
+
+def case_num_workers_zero(root, repository):
+    return {"num_workers": 0}
+
+
+def case_num_workers_zero_and_version_exists(root, repository):
+    # audb checks the version before it uses num_workers
+    upstream_publish(root, "1.0.0", repository, previous_version=None, verbose=False)
+    return {"num_workers": 0}
+
+
+def case_parquet_table_attached(root, repository):
+    # audb.publish publishes a version that audb.load cannot load
+    db = audformat.Database.load(root)
+    db.attachments["table"] = audformat.Attachment("db.files.parquet")
+    db.save(root, header_only=True)
+    return {}
+
+
+def case_parquet_table_without_metadata(root, repository):
+    db = audformat.Database.load(root)
+    table = pyarrow.table({"file": list(db.files)})
+    pyarrow.parquet.write_table(table, os.path.join(root, "db.files.parquet"))
+    return {}
 
 
 def with_column(root, dtype: str, csv: str, table_id: str = "files"):
@@ -238,15 +266,25 @@ def case_file_where_repository_folder_must_be(root, repository):
     return {}
 
 
+def case_file_where_version_folder_must_be(root, repository):
+    audeer.touch(audeer.mkdir(repository.host, repository.name, NAME, "media"), "1.0.0")
+    return {}
+
+
 CASES = {
     name[len("case_") :]: function
     for name, function in dict(globals()).items()
     if name.startswith("case_")
 }
-OURS_ONLY = {  # stricter than audb: the error we raise
-    "bad_compression": "compression",
-    "archive_leaves_media_folder": "leaves the media folder",
-    "archive_absolute": "leaves the media folder",
+OURS_ONLY = {  # stricter than audb, which publishes: the error we raise
+    "bad_compression": (ValueError, "compression"),
+    "archive_leaves_media_folder": (ValueError, "that is outside the repository"),
+    "archive_with_dots_inside": (ValueError, "'/bad/media/sub/../1.0.0/escape.zip'"),
+    "parquet_table_attached": (RuntimeError, "contains 'db.files.parquet'"),
+}
+OWN_MESSAGE = {  # audb raises the same type, with a message of its internals
+    "num_workers_zero": "'num_workers' must be at least 1, not 0",
+    "parquet_table_without_metadata": "Save the table with audformat",
 }
 
 
@@ -267,29 +305,48 @@ def header_versions(repository) -> list[str]:
         return backend.versions(f"/{NAME}/db.yaml", suppress_backend_errors=True)
 
 
+def outcome(publish, case, repositories, tmp_path) -> tuple[type, str]:
+    r"""Type and message of the error a publish of ``case`` raises."""
+    root = str(tmp_path / "db")
+    small_db(root)
+    repository = repositories.new("file-system")
+    kwargs = CASES[case](root, repository)
+    error = run(publish, root, repository, kwargs, audeer.mkdir(tmp_path, "cache"))
+    assert header_versions(repository) == (
+        ["1.0.0"] if case == "num_workers_zero_and_version_exists" else []
+    )
+    return type(error), str(error).replace(root, "<root>")
+
+
+@pytest.fixture(scope="module")
+def upstream_outcomes(repositories, tmp_path_factory):
+    r"""Upstream's outcome of each case, computed once."""
+    outcomes = {}
+
+    def get(case: str) -> tuple[type, str]:
+        if case not in outcomes:
+            tmp = tmp_path_factory.mktemp(f"upstream-{case}")
+            outcomes[case] = outcome(upstream_publish, case, repositories, tmp)
+        return outcomes[case]
+
+    return get
+
+
 @pytest.mark.parametrize("num_workers", [1, 4])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_same_error(case, num_workers, repositories, tmp_path):
-    errors = {}
-    for side, publish in [
-        ("upstream", upstream_publish),
-        ("ours", functools.partial(audb_publish.publish, num_workers=num_workers)),
-    ]:
-        if side == "upstream" and case in OURS_ONLY:
-            continue
-        root = str(tmp_path / side)
-        small_db(root)
-        repository = repositories.new("file-system")
-        kwargs = CASES[case](root, repository)
-        cache = audeer.mkdir(tmp_path, f"cache-{side}")
-        error = run(publish, root, repository, kwargs, cache)
-        errors[side] = type(error), str(error).replace(root, "<root>")
-        assert header_versions(repository) == []
+def test_same_error(case, num_workers, repositories, upstream_outcomes, tmp_path):
+    publish = functools.partial(audb_publish.publish, num_workers=num_workers)
+    ours = outcome(publish, case, repositories, tmp_path)
     if case in OURS_ONLY:
-        assert errors["ours"][0] is ValueError
-        assert OURS_ONLY[case] in errors["ours"][1]
+        assert ours[0] is OURS_ONLY[case][0]
+        assert OURS_ONLY[case][1] in ours[1]
         return
-    assert errors["ours"] == errors["upstream"]
+    expected = upstream_outcomes(case)
+    if case in OWN_MESSAGE:
+        assert ours[0] is expected[0]
+        assert OWN_MESSAGE[case] in ours[1]
+        return
+    assert ours == expected
 
 
 def test_version_exists(repositories, tmp_path):

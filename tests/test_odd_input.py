@@ -6,6 +6,7 @@ import os
 import shutil
 
 import audb
+from audbackend import BackendError
 import audeer
 import audformat
 import pytest
@@ -45,6 +46,11 @@ def case_time_column(root):
 
 def case_int_archive_names(root):
     return {"archives": {"a.wav": 0, "b.wav": 1}}
+
+
+def case_absolute_archive_name(root):
+    # audb's join collapses "//": written as media/1.0.0/abs/x.zip
+    return {"archives": {"a.wav": "/abs/x"}}
 
 
 def case_symlink_loop(root):
@@ -153,3 +159,32 @@ def test_long_path_has_real_audio_properties(repositories, tmp_path):
     assert ours.sampling_rate(deep) == ours.sampling_rate("a.wav") == 16000
     assert ours.duration(deep) == ours.duration("a.wav") > 0
     assert ours.checksum(deep) == upstream.checksum(deep)
+
+
+def test_stricter_than_upstream(repositories, tmp_path):
+    # what we refuse in test_errors, upstream publishes broken
+    archives = {"a.wav": "../../../x"}
+    for side in ["upstream", "ours"]:
+        root = str(tmp_path / side)
+        small_db(root)
+        db = audformat.Database.load(root)
+        db.attachments["table"] = audformat.Attachment("db.files.parquet")
+        db.save(root, header_only=True)
+        repository = repositories.new("file-system")
+        cache = str(tmp_path / f"cache-{side}")
+        with only_repository(repository, cache):
+            if side == "upstream":
+                upstream_publish(
+                    root, "1.0.0", repository, archives=archives, verbose=False
+                )
+                with pytest.raises(BackendError):  # the attached table
+                    audb.load(NAME, version="1.0.0", verbose=False, cache_root=cache)
+                # where our message says: outside the repository
+                assert os.path.exists(os.path.join(repository.host, "1.0.0", "x.zip"))
+                continue
+            with pytest.raises(RuntimeError, match="contains 'db.files.parquet'"):
+                audb_publish.publish(root, "1.0.0", repository, verbose=False)
+            del db.attachments["table"]
+            db.save(root, header_only=True)
+            with pytest.raises(ValueError, match="that is outside the repository"):
+                audb_publish.publish(root, "1.0.0", repository, archives=archives)
