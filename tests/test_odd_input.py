@@ -174,6 +174,9 @@ def test_stricter_than_upstream(repositories, tmp_path):
         cache = str(tmp_path / f"cache-{side}")
         with only_repository(repository, cache):
             if side == "upstream":
+                # as after an earlier version; else audbackend may fail to
+                # create media/../../../1.0.0, depending on the order of puts
+                audeer.mkdir(repository.host, repository.name, NAME, "media")
                 upstream_publish(
                     root, "1.0.0", repository, archives=archives, verbose=False
                 )
