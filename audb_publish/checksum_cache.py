@@ -63,7 +63,6 @@ import itertools
 import logging
 import operator
 import os
-import tempfile
 import time
 
 import audb
@@ -72,6 +71,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from audb_publish import integrity
+from audb_publish.atomic import write_atomically
+from audb_publish.integrity import KEY_SCHEMA
 from audb_publish.scan import MediaScan
 from audb_publish.scan import PathScan
 
@@ -82,18 +83,6 @@ r"""Format of the cache file; a file of another format is ignored."""
 
 FOLDER = os.path.join("audb-publish", "checksums")
 r"""Folder of the cache files below audb's cache root."""
-
-KEY_SCHEMA = pa.schema(
-    [
-        ("file", pa.string()),
-        ("dev", pa.uint64()),
-        ("ino", pa.uint64()),
-        ("size", pa.int64()),
-        ("mtime_ns", pa.int64()),
-        ("ctime_ns", pa.int64()),
-    ]
-)
-r"""Path relative to the database root and key of a file."""
 
 _KEY = KEY_SCHEMA.names[1:]
 _VALUES = ("checksum", "bit_depth", "channels", "duration", "sampling_rate")
@@ -437,30 +426,3 @@ def _members(signatures: Mapping[str, integrity.Signature]) -> str:
         key = (file, s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns)
         hasher.update(repr(key).encode())
     return hasher.hexdigest()
-
-
-def write_atomically(table: pa.Table, path: str) -> None:
-    r"""Write a PARQUET file to a temporary file and rename it into place.
-
-    Concurrent writers never leave a broken file; the last one wins.
-
-    Args:
-        table: content
-        path: destination, its folder is created
-
-    Examples:
-        >>> write_atomically(pa.table({"a": [1]}), "cache/a.parquet")
-        >>> pq.read_table("cache/a.parquet").num_rows
-        1
-
-    """
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as fp:
-            pq.write_table(table, fp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise

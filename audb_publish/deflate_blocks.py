@@ -16,7 +16,7 @@ never on how many cores compressed it.
 
 The calling job reads the blocks, in order, computes CRC (and MD5),
 compresses blocks and writes them in order;
-helpers started with :func:`audb_publish.scheduler.assist`
+helpers started with :func:`audb_publish.threads.assist`
 compress blocks alongside it when cores are free.
 At most :data:`WINDOW` blocks are read ahead of the writer,
 so memory stays bounded whatever the file size.
@@ -31,7 +31,7 @@ import zlib
 
 from isal import isal_zlib
 
-from audb_publish import scheduler
+from audb_publish import threads
 
 BLOCK_SIZE = 4 << 20
 r"""Bytes of input per block.
@@ -144,7 +144,7 @@ class _Blocks:
                     continue
             except BaseException:  # passed on by the writer
                 return
-            with scheduler.waiting(), self._changed:
+            with threads.waiting(), self._changed:
                 self._changed.wait_for(self._helper_may_go_on)
                 if self._eof or self._closed:
                     return
@@ -173,7 +173,7 @@ class _Blocks:
                 if self._eof and self._written == self._read:
                     return None
             if not self.compress_next():
-                with scheduler.waiting(), self._changed:
+                with threads.waiting(), self._changed:
                     self._changed.wait_for(self._writer_may_go_on)
 
     def _writer_may_go_on(self) -> bool:
@@ -231,7 +231,7 @@ def deflate(
 
     """
     blocks = _Blocks(file, compressor, md5)
-    scheduler.assist(blocks.help, WINDOW - 1)
+    threads.assist(blocks.help, WINDOW - 1)
     compressed = 0
     try:
         while (block := blocks.take()) is not None:

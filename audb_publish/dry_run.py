@@ -23,10 +23,10 @@ import tempfile
 import audb
 
 from audb_publish.checksum_cache import ChecksumCache
+from audb_publish.pipeline import scan_all
 from audb_publish.plan import Plan
 from audb_publish.plan import Put
 from audb_publish.report import Report
-from audb_publish.scan import scan_all
 from audb_publish.scheduler import Jobs
 from audb_publish.scheduler import Scheduler
 from audb_publish.table_cache import TableCache

@@ -43,6 +43,7 @@ import audb
 
 from audb_publish.remote import HEADER_FILE
 from audb_publish.remote import Remote
+from audb_publish.threads import cores
 
 THREADS = "threads"
 PROCESSES = "processes"
@@ -413,8 +414,6 @@ def executor(scheduler, num_workers: int) -> Executor | None:
         True
 
     """
-    from audb_publish.scheduler import cores
-
     if isinstance(scheduler, str):
         if scheduler == THREADS:
             return None

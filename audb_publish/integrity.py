@@ -67,6 +67,8 @@ import os
 import time
 import typing
 
+import pyarrow as pa
+
 RACY_NS = 2_000_000_000
 r"""A file modified less than this many nanoseconds before its scan is racy."""
 
@@ -79,6 +81,20 @@ class FileChangedError(RuntimeError):
         True
 
     """
+
+
+KEY_SCHEMA = pa.schema(
+    [
+        ("file", pa.string()),
+        ("dev", pa.uint64()),
+        ("ino", pa.uint64()),
+        ("size", pa.int64()),
+        ("mtime_ns", pa.int64()),
+        ("ctime_ns", pa.int64()),
+    ]
+)
+r"""Path relative to the database root and key of a file:
+the fields of its :class:`Signature` that stat gives, as a table."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -23,6 +23,10 @@ import sys
 import audb
 import audb.core.publish
 
+from audb_publish import compression
+from audb_publish.publish import KEYWORDS
+from audb_publish.publish import publish
+
 _ORIGINAL = audb.core.publish.publish
 
 VARIABLE = "AUDB_PUBLISH_PATCH"
@@ -54,8 +58,6 @@ def _parse_workers(value: str) -> int:
 
 
 def _parse_compression(value: str) -> str | int:
-    from audb_publish import compression
-
     parsed = int(value) if value.isdigit() else value
     compression.check(parsed)
     return parsed
@@ -107,9 +109,6 @@ def patch(**defaults) -> None:
         True
 
     """
-    from audb_publish.publish import KEYWORDS
-    from audb_publish.publish import publish
-
     unknown = sorted(set(defaults) - set(KEYWORDS))
     if unknown:
         raise TypeError(f"patch() got unexpected keyword arguments: {unknown}")

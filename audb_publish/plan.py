@@ -27,20 +27,17 @@ import itertools
 import operator
 import os
 import posixpath
-import typing
 
 import audb
 import audeer
 import pandas as pd
 
 from audb_publish import integrity
+from audb_publish.checksum_cache import Known
 from audb_publish.integrity import Signature
 from audb_publish.remote import check_path
 from audb_publish.scan import MediaScan
 from audb_publish.validate import Context
-
-if typing.TYPE_CHECKING:  # pragma: no cover
-    from audb_publish.checksum_cache import Known
 
 MEDIA = 1
 META = 0

@@ -27,6 +27,7 @@ import audb
 
 from audb_publish import compression as compression_
 from audb_publish import pack
+from audb_publish import pipeline as pipeline_
 from audb_publish import scan
 from audb_publish.checksum_cache import ChecksumCache
 from audb_publish.commit import VersionLock
@@ -357,7 +358,7 @@ def scan_and_put(
             cache.save()  # while the workers put
 
     label = "scan and put" if pipeline else "scan, then put"
-    scan.scan_all(jobs, ctx, plan, report, ready, scanned, label, cache)
+    pipeline_.scan_all(jobs, ctx, plan, report, ready, scanned, label, cache)
     _log_stage(report, "scan_pack_put" if pipeline else "pack_put", start)
 
 

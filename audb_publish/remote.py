@@ -59,7 +59,7 @@ import audbackend
 from audb_publish import hashing
 from audb_publish import integrity
 from audb_publish import zipwriter
-from audb_publish.scheduler import waiting
+from audb_publish.threads import waiting
 
 Writer = Callable[[str, bool], str]
 r"""Writes a file to a path and returns its MD5, if asked to compute it."""

@@ -9,15 +9,15 @@ or a process pool or a Dask cluster (see :mod:`audb_publish.executors`).
 Jobs are plain functions that *return* their results;
 they never touch the dependency table.
 Threads are sized by what they wait on:
-a job on them holds one of :func:`cores` slots while it runs,
+a job on them holds one of :func:`~audb_publish.threads.cores` slots while it runs,
 so hashing, probing, compressing and writing archives
 never run on more threads than the cores this process may use,
 and gives its slot up while it waits on the network
-(inside :func:`waiting`),
+(inside :func:`~audb_publish.threads.waiting`),
 so that up to ``num_workers`` uploads and S3 requests are in flight.
 A job that can split its work,
 such as deflating one large file in blocks,
-asks for helpers on idle cores with :func:`assist`.
+asks for helpers on idle cores with :func:`~audb_publish.threads.assist`.
 The first exception of any job stops the scheduling of new jobs,
 cancels the pending ones,
 lets running jobs stop at their next read
@@ -34,7 +34,6 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 import concurrent.futures
-import contextlib
 import os
 import queue
 import shutil
@@ -46,86 +45,10 @@ import typing
 import audeer
 import tqdm
 
-_local = threading.local()
-
-
-def cores() -> int:
-    r"""Number of cores this process may run on.
-
-    Returns:
-        cores in the affinity mask of this process
-
-    Examples:
-        >>> cores() >= 1
-        True
-
-    """
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def waiting() -> typing.Iterator[None]:
-    r"""Give up the core of the calling job while it waits.
-
-    Wrap calls that wait on the network,
-    such as uploads and requests to S3.
-    Outside a job of a :class:`Scheduler` it does nothing.
-
-    Examples:
-        >>> with waiting():
-        ...     pass
-
-    """
-    slot = getattr(_local, "slot", None)
-    if slot is None:
-        yield
-        return
-    slot.release()
-    try:
-        yield
-    finally:
-        slot.acquire()
-
-
-def assist(helper: Callable[[], None], count: int) -> int:
-    r"""Run ``helper`` on up to ``count`` more workers beside the calling job.
-
-    The helpers are jobs of the calling job's :class:`Scheduler`
-    and take a core only when one is free,
-    so the calling job must be able to do all the work itself.
-    A helper must return once the work is done,
-    also if it starts after that;
-    its errors are not raised by the scheduler
-    and must be passed on by the calling job.
-    Outside a job, or once the publish is stopped,
-    no helper is started.
-
-    Args:
-        helper: function without arguments
-        count: most helpers to start
-
-    Returns:
-        number of helpers started
-
-    Examples:
-        >>> assist(lambda: None, 1)
-        0
-
-    """
-    scheduler = getattr(_local, "scheduler", None)
-    if scheduler is None or scheduler.stopped:
-        return 0
-    count = max(0, min(count, scheduler.cores - 1))
-    for _ in range(count):
-        scheduler._pool.submit(scheduler._run, helper, (), {})
-    return count
-
-
-class Cancelled(Exception):
-    r"""Raised inside a job when the publish is stopped."""
+from audb_publish import executors
+from audb_publish.threads import Cancelled
+from audb_publish.threads import cores
+from audb_publish.threads import running
 
 
 class Display:
@@ -303,7 +226,8 @@ class Scheduler:
     r"""Owner of the worker threads, and the executor, of one publish.
 
     ``num_workers`` threads run jobs,
-    at most :attr:`cores` of them at a time outside :func:`waiting`;
+    at most :attr:`cores` of them at a time
+    outside :func:`~audb_publish.threads.waiting`;
     scan and put jobs run on them or on the executor of ``scheduler``.
 
     Args:
@@ -334,8 +258,6 @@ class Scheduler:
         desc: str = "",
         scheduler: object = "threads",
     ):
-        from audb_publish import executors
-
         if num_workers is None:
             num_workers = (os.cpu_count() or 1) * 5
         if num_workers < 1:
@@ -432,21 +354,23 @@ class Scheduler:
             return self.submit(function, *args, self.progress)
         if self._stop.is_set():
             raise Cancelled()
-        from audb_publish.executors import ignore_progress
+        return self.executor.submit(function, *args, executors.ignore_progress)
 
-        return self.executor.submit(function, *args, ignore_progress)
+    def help(self, helper: Callable[[], None]) -> None:
+        r"""Run ``helper`` as a job, for :func:`audb_publish.threads.assist`.
+
+        Args:
+            helper: function without arguments
+
+        """
+        self._pool.submit(self._run, helper, (), {})
 
     def _run(self, function: Callable, args: tuple, kwargs: dict):
         with self._slots:
             if self._stop.is_set():
                 raise Cancelled()
-            _local.slot = self._slots
-            _local.scheduler = self
-            try:
+            with running(self._slots, self):
                 return function(*args, **kwargs)
-            finally:
-                _local.slot = None
-                _local.scheduler = None
 
     def drain(
         self, pending: Pending

@@ -49,7 +49,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audb_publish import integrity
-from audb_publish.checksum_cache import write_atomically
+from audb_publish.atomic import write_atomically
 
 logger = logging.getLogger("audb_publish")
 

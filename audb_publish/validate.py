@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet
 
-from audb_publish.checksum_cache import KEY_SCHEMA
 from audb_publish.indices import table_index
+from audb_publish.integrity import KEY_SCHEMA
 from audb_publish.remote import DEPENDENCY_FILE
 from audb_publish.remote import HEADER_FILE
 from audb_publish.remote import Remote
@@ -62,7 +62,7 @@ class Context:
             ``mtime_ns`` and ``ctime_ns`` of the files below ``db_root``,
             as :func:`os.stat` gave them while they were listed,
             in the columns of
-            :data:`audb_publish.checksum_cache.KEY_SCHEMA`,
+            :data:`audb_publish.integrity.KEY_SCHEMA`,
             for :mod:`audb_publish.checksum_cache`
 
     """
@@ -688,7 +688,7 @@ def list_files(root: str, keys: dict[str, list] | None = None) -> dict[str, int]
     Args:
         root: folder
         keys: if given, lists of the columns of
-            :data:`audb_publish.checksum_cache.KEY_SCHEMA`
+            :data:`audb_publish.integrity.KEY_SCHEMA`
             to which each file's relative path, device, inode, size,
             ``mtime_ns`` and ``ctime_ns`` are appended
 

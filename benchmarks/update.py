@@ -184,15 +184,13 @@ def million(source: str, count: int = 1_000_000, changed: float = 0.001) -> dict
                 "mtime_ns": [old] * count,
                 "ctime_ns": [old + (i % every == 0) for i in range(count)],
             },
-            checksum_cache.KEY_SCHEMA,
+            integrity.KEY_SCHEMA,
         )
         plan = _plan(ctx, loaded)
         # validation lists every file with os.stat, once
         start = time.perf_counter()
         for _ in range(5):
-            validate.list_files(
-                source, {n: [] for n in checksum_cache.KEY_SCHEMA.names}
-            )
+            validate.list_files(source, {n: [] for n in integrity.KEY_SCHEMA.names})
         listed = len(validate.list_files(source))
         stat = (time.perf_counter() - start) / (5 * listed)
         return {

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports  # layers of pyproject.toml: no upward import, no cycle
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 # audb's own tests, downloaded once, are kept beside the virtual environment

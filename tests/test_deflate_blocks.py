@@ -12,7 +12,7 @@ import zlib
 import pytest
 
 from audb_publish import deflate_blocks
-from audb_publish import scheduler as scheduler_module
+from audb_publish import threads
 from audb_publish import zipwriter
 from audb_publish.scheduler import Scheduler
 
@@ -223,10 +223,10 @@ def test_stopping_stops_helpers(num_workers, small_blocks, tmp_path):
     def progress(nbytes):
         calls.append(nbytes)
         if len(calls) == 2:
-            raise scheduler_module.Cancelled()
+            raise threads.Cancelled()
 
     compressors = Compressors(CODECS["zlib-ng"])
-    with pytest.raises(scheduler_module.Cancelled):
+    with pytest.raises(threads.Cancelled):
         _deflate_in_job(
             num_workers, CONTENTS["many blocks"] * 4, compressors, progress=progress
         )
@@ -280,9 +280,9 @@ def test_assist_starts_helpers_only_in_a_running_job(monkeypatch):
     def job(stop_first):
         if stop_first:
             scheduler.stop()
-        return scheduler_module.assist(lambda: ran.append(1), 5)
+        return threads.assist(lambda: ran.append(1), 5)
 
-    assert scheduler_module.assist(lambda: ran.append(1), 5) == 0
+    assert threads.assist(lambda: ran.append(1), 5) == 0
     with Scheduler(8, verbose=False) as scheduler:
         assert scheduler.ordered([scheduler.submit(job, False)]) == [2]
     with Scheduler(8, verbose=False) as scheduler:

@@ -17,9 +17,9 @@ import pytest
 import audb_publish
 from audb_publish import remote as remote_module
 from audb_publish.patching import _ORIGINAL as upstream_publish
-from audb_publish.scheduler import Cancelled
 from audb_publish.scheduler import Pending
 from audb_publish.scheduler import Scheduler
+from audb_publish.threads import Cancelled
 
 from conftest import assert_same_repository
 from conftest import only_repository
@@ -406,7 +406,7 @@ def test_computing_never_runs_on_more_threads_than_cores(
 
 
 def test_waiting_jobs_run_up_to_num_workers(monkeypatch):
-    from audb_publish.scheduler import waiting
+    from audb_publish.threads import waiting
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     computing, uploading = Concurrency(), Concurrency()
