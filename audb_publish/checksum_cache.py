@@ -51,6 +51,15 @@ was written by another format or for another database root
 is ignored (with a debug log line) and rebuilt.
 Remove the folder to clear it.
 
+After each save, :func:`prune` removes
+the checksum and table caches (see :mod:`audb_publish.table_cache`)
+of database roots that no longer exist
+(a temporary folder, a deleted checkout;
+a root on a drive that is not mounted counts as gone,
+which costs only a full read next time),
+and keeps both together below :data:`MAX_BYTES`
+by removing those of the roots published least recently.
+
 """
 
 from __future__ import annotations
@@ -63,6 +72,7 @@ import itertools
 import logging
 import operator
 import os
+import shutil
 import time
 
 import audb
@@ -83,6 +93,14 @@ r"""Format of the cache file; a file of another format is ignored."""
 
 FOLDER = os.path.join("audb-publish", "checksums")
 r"""Folder of the cache files below audb's cache root."""
+
+MAX_BYTES = 1 << 30
+r"""Most bytes the checksum and table caches take together (1 GiB).
+
+A synthetic cache of a million media files took 71 MB.
+:func:`prune` removes the caches of the roots published least recently
+until they fit; the cache just written is always kept.
+"""
 
 _KEY = KEY_SCHEMA.names[1:]
 _VALUES = ("checksum", "bit_depth", "channels", "duration", "sampling_rate")
@@ -351,6 +369,8 @@ class ChecksumCache:
             self._write()
         except Exception as error:
             logger.debug("checksum cache %s not written: %s", self.path, error)
+        base = os.path.dirname(os.path.dirname(self.path))
+        prune(base, keep=self.db_root)
 
     def _write(self) -> None:
         files = sorted(self._recorded)
@@ -426,3 +446,98 @@ def _members(signatures: Mapping[str, integrity.Signature]) -> str:
         key = (file, s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns)
         hasher.update(repr(key).encode())
     return hasher.hexdigest()
+
+
+def prune(
+    base: str, keep: str | None = None, max_bytes: int | None = None
+) -> list[str]:
+    r"""Remove caches of gone database roots, and the oldest beyond a size.
+
+    The checksum cache of a database root is one file,
+    its table cache one folder
+    (see :mod:`audb_publish.table_cache`);
+    both name their root in their metadata.
+    Those of roots that are no longer a folder are removed,
+    as are unreadable ones,
+    then those of the least recently written roots,
+    until the rest take at most ``max_bytes``.
+    Never raises.
+
+    Args:
+        base: the ``audb-publish`` folder below audb's cache root
+        keep: database root whose caches are never removed
+        max_bytes: size bound, :data:`MAX_BYTES` if ``None``
+
+    Returns:
+        removed files and folders
+
+    Examples:
+        >>> cache = ChecksumCache("gone", "cache/audb-publish/checksums/x.parquet")
+        >>> cache.save()
+        >>> prune("cache/audb-publish")
+        ['cache/audb-publish/checksums/x.parquet']
+
+    """
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+    keep = None if keep is None else os.path.abspath(keep)
+    removed = []
+    entries = []  # (written, bytes, path, db_root) of each root's caches
+    for path in _cache_paths(base):
+        try:
+            db_root, written, nbytes = _describe(path)
+        except Exception as error:  # unreadable, or removed meanwhile
+            logger.debug("cache %s removed: %s", path, error)
+            db_root, written, nbytes = None, 0, 0
+        if db_root != keep and (db_root is None or not os.path.isdir(db_root)):
+            removed += _remove(path)
+        else:
+            entries.append((db_root == keep, written, nbytes, path))
+    total = sum(entry[2] for entry in entries)
+    for kept, _, nbytes, path in sorted(entries):
+        if total <= max_bytes or kept:
+            break
+        removed += _remove(path)
+        total -= nbytes
+    return removed
+
+
+def _cache_paths(base: str) -> list[str]:
+    r"""Checksum cache files and table cache folders below ``base``."""
+    paths = []
+    for folder, kind in [("checksums", "file"), ("tables", "folder")]:
+        root = os.path.join(base, folder)
+        if not os.path.isdir(root):
+            continue
+        for entry in os.scandir(root):
+            if entry.name.startswith("."):  # a file being written
+                continue
+            if (kind == "folder") == entry.is_dir(follow_symlinks=False):
+                paths.append(entry.path)
+    return paths
+
+
+def _describe(path: str) -> tuple[str | None, int, int]:
+    r"""Database root, time of the last write and bytes of a cache."""
+    files = [path]
+    if os.path.isdir(path):
+        files = [e.path for e in os.scandir(path) if e.name.endswith(".parquet")]
+    db_root, written, nbytes = None, 0, 0
+    for file in files:
+        stat = os.stat(file)
+        written = max(written, stat.st_mtime_ns)
+        nbytes += stat.st_size
+        root = (pq.read_schema(file).metadata or {}).get(b"db_root")
+        db_root = root.decode() if root is not None else db_root
+    return db_root, written, nbytes
+
+
+def _remove(path: str) -> list[str]:
+    try:
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+    except OSError as error:  # removed by another publish meanwhile
+        logger.debug("cache %s not removed: %s", path, error)
+        return []
+    return [path]

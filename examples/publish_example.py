@@ -77,8 +77,9 @@ def main():
 
     create_database(db_root, args.files)
     start = time.perf_counter()
+    # cache_root: the checksum cache goes below example/, too
     deps = audb_publish.publish(
-        db_root, "1.0.0", repository, num_workers=args.num_workers
+        db_root, "1.0.0", repository, num_workers=args.num_workers, cache_root=cache
     )
     seconds = time.perf_counter() - start
     print(f"Published {len(deps.media)} media files in {seconds:.2f} s to {host}")

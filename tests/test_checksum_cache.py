@@ -490,3 +490,67 @@ def test_writing_the_cache_never_fails_a_publish(tmp_path, monkeypatch, caplog):
     cache.save()
     folder = os.path.dirname(cache.path)
     assert os.listdir(folder) == []
+
+
+def _caches(cache: str) -> dict[str, list[str]]:
+    r"""Database root of each checksum cache file and table cache folder."""
+    base = os.path.join(cache, "audb-publish")
+    roots = {}
+    for folder in ["checksums", "tables"]:
+        for name in sorted(os.listdir(os.path.join(base, folder))):
+            path = os.path.join(base, folder, name)
+            files = [path]
+            if os.path.isdir(path):
+                files = [os.path.join(path, f) for f in os.listdir(path)]
+            for file in files:
+                root = pq.read_schema(file).metadata[b"db_root"].decode()
+                roots.setdefault(folder, []).append(root)
+    return {folder: sorted(set(r)) for folder, r in roots.items()}
+
+
+def test_caches_of_deleted_roots_are_dropped(repositories, tmp_path):
+    cache = str(tmp_path / "cache")
+    roots = [str(tmp_path / name) for name in ["a", "b"]]
+    repos = [repositories.new("file-system") for _ in roots]
+    for root, repository in zip(roots, repos, strict=True):
+        _db(root)
+        _publish(root, "1.0.0", repository, cache)
+    assert _caches(cache) == {"checksums": roots, "tables": roots}
+    shutil.rmtree(roots[0])
+    with open(os.path.join(cache, "audb-publish", "checksums", "junk"), "w") as fp:
+        fp.write("not a cache")
+    _update(roots[1], repos[1], cache, version="2.0.0")
+    assert _caches(cache) == {"checksums": [roots[1]], "tables": [roots[1]]}
+
+
+def test_caches_stay_below_the_size_bound(repositories, tmp_path, monkeypatch):
+    cache = str(tmp_path / "cache")
+    base = os.path.join(cache, "audb-publish")
+    roots = [str(tmp_path / name) for name in ["a", "b", "c"]]
+    repos = [repositories.new("file-system") for _ in roots]
+    sizes = []
+    for root, repository in zip(roots, repos, strict=True):
+        _db(root)
+        _publish(root, "1.0.0", repository, cache)
+        settle()
+        sizes.append(sum(checksum_cache._describe(p)[2] for p in _paths(base, root)))
+    assert _caches(cache)["checksums"] == roots
+    # room for the two roots published last (and a little growth), not three
+    room = sizes[1] + sizes[2] + min(sizes) // 2
+    monkeypatch.setattr(checksum_cache, "MAX_BYTES", room)
+    _update(roots[2], repos[2], cache, version="2.0.0")
+    assert _caches(cache)["checksums"] == roots[1:]
+    # the cache just written stays, even if alone it is too large
+    monkeypatch.setattr(checksum_cache, "MAX_BYTES", 1)
+    _update(roots[0], repos[0], cache, version="2.0.0")
+    assert _caches(cache) == {"checksums": roots[:1], "tables": roots[:1]}
+    assert checksum_cache.MAX_BYTES == 1
+
+
+def _paths(base: str, root: str) -> list[str]:
+    r"""Cache file and table folder of a database root."""
+    return [
+        path
+        for path in checksum_cache._cache_paths(base)
+        if checksum_cache._describe(path)[0] == root
+    ]
