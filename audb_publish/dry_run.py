@@ -22,6 +22,7 @@ import tempfile
 
 import audb
 
+from audb_publish import layout
 from audb_publish.checksum_cache import ChecksumCache
 from audb_publish.pipeline import scan_all
 from audb_publish.plan import Plan
@@ -83,7 +84,7 @@ class DryRun:
     @property
     def archives(self) -> int:
         r"""Number of archives to put."""
-        return sum(put.path.endswith(".zip") for put in self.puts)
+        return sum(layout.is_archive(put.path) for put in self.puts)
 
     @property
     def files(self) -> int:

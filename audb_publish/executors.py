@@ -41,7 +41,7 @@ import weakref
 
 import audb
 
-from audb_publish.remote import HEADER_FILE
+from audb_publish.layout import HEADER_FILE
 from audb_publish.remote import Remote
 from audb_publish.threads import cores
 

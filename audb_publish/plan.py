@@ -26,23 +26,21 @@ import dataclasses
 import itertools
 import operator
 import os
-import posixpath
 
 import audb
 import audeer
 import pandas as pd
 
 from audb_publish import integrity
+from audb_publish import layout
 from audb_publish.checksum_cache import Known
 from audb_publish.integrity import Signature
+from audb_publish.layout import ATTACHMENT
+from audb_publish.layout import MEDIA
+from audb_publish.layout import META
 from audb_publish.remote import check_path
 from audb_publish.scan import MediaScan
 from audb_publish.validate import Context
-
-MEDIA = 1
-META = 0
-ATTACHMENT = 2
-r"""Values of the ``type`` column of the dependency table."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,73 +83,7 @@ class Put:
     @property
     def is_archive(self) -> bool:
         r"""``True`` if a ZIP archive of ``files`` is put."""
-        return self.path.endswith(".zip")
-
-
-def check_archive_name(file: str, archive: str, name: str, version: str) -> None:
-    r"""Check that an archive name has no ``..``.
-
-    audb joins ``/<name>/media/<archive>.zip`` with the backend,
-    which collapses repeated ``/``
-    (so ``/abs`` is written as ``media/<version>/abs.zip``, and accepted here),
-    and puts the version before the file name.
-    It does not check ``..``:
-    it writes an archive named ``../../x`` outside the media folder,
-    or outside the repository,
-    and fails on the file system for ``sub/../x``.
-
-    Args:
-        file: media file
-        archive: name of its archive, without extension
-        name: database name
-        version: version to publish
-
-    Raises:
-        ValueError: if the archive name has a ``..`` part,
-            naming where audb would write it
-
-    Examples:
-        >>> check_archive_name("a.wav", "/sub/archive", "db", "1.0.0")
-        >>> check_archive_name("a.wav", "../archive", "db", "1.0.0")
-        Traceback (most recent call last):
-        ...
-        ValueError: The archive name '../archive' of media file 'a.wav' has '..': audb.publish would write it to '/db/media/../1.0.0/archive.zip', that is '/db/1.0.0/archive.zip', outside the media folder '/db/media/1.0.0/'. Use a name without '..'.
-
-    """  # noqa: E501
-    if ".." not in archive.split("/"):
-        return
-    folder, _, base = media_path(name, archive).rpartition("/")
-    literal = f"{folder}/{version}/{base}"
-    path = posixpath.normpath(literal[1:])
-    inside = f"{name}/media/{version}/"
-    where = ""
-    if path.startswith(".."):
-        where = ", that is outside the repository"
-    elif not path.startswith(inside):
-        where = f", that is '/{path}', outside the media folder '/{inside}'"
-    raise ValueError(
-        f"The archive name '{archive}' of media file '{file}' has '..': "
-        f"audb.publish would write it to '{literal}'{where}. "
-        "Use a name without '..'."
-    )
-
-
-def media_path(name: str, archive: str) -> str:
-    r"""Unversioned backend path of a media archive, as audb joins it.
-
-    Args:
-        name: database name
-        archive: archive name, without extension
-
-    Returns:
-        ``/<name>/media/<archive>.zip`` with repeated ``/`` collapsed
-
-    Examples:
-        >>> media_path("db", "/sub//a")
-        '/db/media/sub/a.zip'
-
-    """
-    return "/" + "/".join(p for p in f"{name}/media/{archive}.zip".split("/") if p)
+        return layout.is_archive(self.path)
 
 
 class Plan:
@@ -231,7 +163,7 @@ class Plan:
         return [
             Put(
                 "attachment",
-                f"/{self.name}/attachment/{attachment_id}.zip",
+                layout.attachment(self.name, attachment_id),
                 tuple(files),
                 self._size(files),
                 signatures=integrity.aligned("attachment", files, signatures),
@@ -279,10 +211,9 @@ class Plan:
         if self._checksums.get(file) == checksum:
             return ready
         self._table_checksums[table_id] = checksum
-        ext = "parquet" if file.endswith(".parquet") else "zip"
         put = Put(
             "table",
-            f"/{self.name}/meta/{table_id}.{ext}",
+            layout.table(self.name, file),
             (file,),
             self._size([file]),
             signatures=integrity.aligned("table", [file], signatures),
@@ -350,12 +281,12 @@ class Plan:
                 self.ctx.archives.get(file)
                 or audeer.uid(from_string=file.replace("\\", "/"))
             )
-            check_archive_name(file, archive, self.name, self.ctx.version)
+            layout.check_archive_name(file, archive, self.name, self.ctx.version)
             known = archive in self._single_member or archive in self._added_members
             if not known and self._archive_error is None:
                 try:
                     # with the leading "//" that audb's join() gives, as its error
-                    check_path(f"//{self.name}/media/{archive}.zip")
+                    check_path(layout.media_as_joined(self.name, archive))
                 except ValueError as error:
                     self._archive_error = error
             self._archive_of[file] = archive
@@ -608,7 +539,7 @@ class Plan:
         return int(bit_depth), int(channels)
 
     def _media_path(self, archive: str) -> str:
-        return media_path(self.name, archive)
+        return layout.media(self.name, archive)
 
     def _size(self, files: Iterable[str]) -> int:
         sizes = self.ctx.root_files

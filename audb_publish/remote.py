@@ -58,7 +58,10 @@ import audbackend
 
 from audb_publish import hashing
 from audb_publish import integrity
+from audb_publish import layout
 from audb_publish import zipwriter
+from audb_publish.layout import DEPENDENCY_FILE  # noqa: F401 - for commit
+from audb_publish.layout import HEADER_FILE  # noqa: F401 - for commit
 from audb_publish.threads import waiting
 
 Writer = Callable[[str, bool], str]
@@ -81,10 +84,6 @@ class Transfer:
     kind: str
     size: int | None
     stamp: tuple
-
-
-HEADER_FILE = "db.yaml"
-DEPENDENCY_FILE = "db.parquet"
 
 
 class Remote:
@@ -158,8 +157,8 @@ class Remote:
                 the backend does not allow
 
         """
-        root, name = check_path(path).rsplit("/", 1)
-        return f"{root}/{audbackend.core.utils.check_version(version)}/{name}"
+        version = audbackend.core.utils.check_version(version)
+        return layout.versioned(check_path(path), version)
 
     def versions(self, path: str) -> list[str]:
         r"""Versions of ``path``, or an empty list if the backend fails.

@@ -22,16 +22,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet
 
+from audb_publish import layout
 from audb_publish.indices import table_index
 from audb_publish.integrity import KEY_SCHEMA
-from audb_publish.remote import DEPENDENCY_FILE
-from audb_publish.remote import HEADER_FILE
+from audb_publish.layout import DEPENDENCY_FILE
+from audb_publish.layout import HEADER_FILE
+from audb_publish.layout import LEGACY_DEPENDENCY_FILE
 from audb_publish.remote import Remote
 from audb_publish.scheduler import Scheduler
 from audb_publish.table_cache import TableCache
 from audb_publish.table_cache import definition
 
-LEGACY_DEPENDENCY_FILE = "db.csv"
 ALLOWED_ID_CHARS = "[A-Za-z0-9._-]"
 _ALLOWED_ID = re.compile(ALLOWED_ID_CHARS + "+")
 
@@ -288,7 +289,7 @@ def published_versions(repository: audb.Repository, name: str) -> list[str]:
 
     """
     with Remote(repository.create_backend_interface()) as remote:
-        return remote.versions(f"/{name}/{HEADER_FILE}")
+        return remote.versions(layout.header(name))
 
 
 def resolve_repository(
@@ -481,7 +482,7 @@ def _same_as_published(
         audbackend.BackendError: if the repository's table cannot be read
 
     """
-    path = f"/{name}/{DEPENDENCY_FILE}"
+    path = layout.dependencies(name)
     with (
         Remote(repository.create_backend_interface()) as remote,
         tempfile.TemporaryDirectory(prefix="audb-publish-deps-") as tmp,
@@ -495,7 +496,7 @@ def _same_as_published(
             with open(published, "wb") as fp:
                 fp.write(remote.read(path, version))
         else:  # a version published by audb < 1.5
-            remote.get_archive(f"/{name}/db.zip", tmp, version)
+            remote.get_archive(layout.dependencies(name, legacy=True), tmp, version)
             published = os.path.join(tmp, LEGACY_DEPENDENCY_FILE)
         previous = Dependencies()
         previous.load(published)

@@ -1,6 +1,6 @@
 r"""Verify a published version in place, against its dependency table.
 
-A reader of the same layout that :mod:`audb_publish.plan` writes:
+A reader of the layout of :mod:`audb_publish.layout`:
 
 * every archive and file the dependency table names
   is in the repository for its version:
@@ -41,16 +41,13 @@ import audb
 import audbackend
 
 from audb_publish import hashing
+from audb_publish import layout
 from audb_publish.commit.lock import LOCK_FILE
-from audb_publish.plan import ATTACHMENT
-from audb_publish.plan import MEDIA
-from audb_publish.remote import DEPENDENCY_FILE
-from audb_publish.remote import HEADER_FILE
+from audb_publish.layout import DEPENDENCY_FILE
 from audb_publish.remote import Remote
 from audb_publish.scheduler import Jobs
 from audb_publish.scheduler import Scheduler
 
-FOLDERS = {MEDIA: "media", ATTACHMENT: "attachment"}
 r"""Remote folder of each dependency type, tables are in ``meta``."""
 
 
@@ -163,7 +160,7 @@ class _Expected:
 
     @property
     def is_archive(self) -> bool:
-        return self.path.endswith(".zip")
+        return layout.is_archive(self.path)
 
 
 def verify(
@@ -211,7 +208,7 @@ def verify(
         deep,
     )
     with Remote(repository.create_backend_interface()) as remote:
-        if not remote.exists(f"/{name}/{HEADER_FILE}", version):
+        if not remote.exists(layout.header(name), version):
             raise RuntimeError(
                 f"There is no version '{version}' of database '{name}' "
                 f"in repository '{repository.name}'."
@@ -243,7 +240,7 @@ def _dependencies(
     remote: Remote, name: str, version: str, result: Verification
 ) -> audb.Dependencies | None:
     r"""The dependency table of the version, ``None`` if it cannot be read."""
-    path = f"/{name}/{DEPENDENCY_FILE}"
+    path = layout.dependencies(name)
     with tempfile.TemporaryDirectory(prefix="audb-publish-") as tmp:
         local = os.path.join(tmp, DEPENDENCY_FILE)
         try:
@@ -273,18 +270,13 @@ def _expected(deps: audb.Dependencies, name: str, version: str) -> list[_Expecte
     for file, kind, archive, file_version, checksum in zip(
         df.index, df["type"], df["archive"], df["version"], df["checksum"], strict=True
     ):
-        folder = FOLDERS.get(kind, "meta")
-        ext = "zip"
-        if folder == "meta":  # db.<table ID>.csv or .parquet, as audb names it
-            archive, ext = posixpath.splitext(file[3:])
-            ext = "parquet" if ext == ".parquet" else "zip"
-        path = f"/{name}/{folder}/{archive}.{ext}"
+        path = layout.of_entry(name, file, kind, archive)
         key = (path, file_version)
         if key not in groups:
             current = file_version == version
             groups[key] = _Expected(kind, path, file_version, {}, current, in_table)
         groups[key].files[file] = checksum
-    header = _Expected(None, f"/{name}/{HEADER_FILE}", version, {}, True)
+    header = _Expected(None, layout.header(name), version, {}, True)
     return [*groups.values(), header]
 
 
@@ -335,7 +327,7 @@ def _check_archive(
     with zipfile.ZipFile(fp) as archive:
         members = [name for name in archive.namelist() if not name.endswith("/")]
         owner = {
-            member: _owner(member, item.files, item.kind == ATTACHMENT)
+            member: _owner(member, item.files, item.kind == layout.ATTACHMENT)
             for member in members
         }
         problems = [
