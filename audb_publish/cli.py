@@ -38,6 +38,7 @@ from audb_publish.patching import status
 from audb_publish.publish import logger
 from audb_publish.publish import publish
 from audb_publish.report import Report
+from audb_publish.threads import cores
 from audb_publish.verify import verify
 
 ERRORS = (
@@ -62,9 +63,22 @@ EXIT_INTERRUPTED = 130
 r"""Exit code after Ctrl-C (128 + SIGINT), as a shell reports it."""
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    r"""Help with the default of options that take a value only.
+
+    A flag's default (``--no-checksum-cache ... (default: True)``)
+    reads backwards, and ``(default: None)`` says nothing.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.nargs == 0 or action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # one line, exit code 2 as argparse does
@@ -109,13 +123,25 @@ def parser() -> argparse.ArgumentParser:
         description="Publish a database, as audb.publish() does.",
     )
     _database_arguments(pub)
-    pub.add_argument("--pipeline", action="store_true", help="put while scanning")
+    pub.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="put each archive as soon as its files are scanned, "
+        "while other files are still scanned, instead of scanning everything "
+        "first; at most --num-workers archives are on local disk at once",
+    )
     pub.add_argument(
         "--compression",
         default="auto",
-        help="'auto', 'zlib', 'deflate', 'store' or an ISA-L level 1-3",
+        help="compression inside archives: 'auto' stores FLAC, MP3, OGG "
+        "and deflates the rest with ISA-L or zlib-ng where measured faster "
+        "and at most 0.2%% larger than zlib level 6; "
+        "'zlib' deflates all with zlib level 6 as audb.publish, "
+        "'deflate' with ISA-L, 'store' not at all, 1-3 with that ISA-L level",
     )
-    pub.add_argument("--quiet", action="store_true", help="no progress display")
+    pub.add_argument(
+        "--quiet", action="store_true", help="show no progress, only the result"
+    )
     pub.add_argument(
         "--report",
         metavar="FILE",
@@ -143,7 +169,9 @@ def parser() -> argparse.ArgumentParser:
         "Exits with 1 and publish's error if the database cannot be published.",
     )
     _database_arguments(plan)
-    plan.add_argument("--quiet", action="store_true", help="no progress display")
+    plan.add_argument(
+        "--quiet", action="store_true", help="show no progress, only the result"
+    )
     plan.add_argument(
         "--json",
         action="store_true",
@@ -174,9 +202,15 @@ def parser() -> argparse.ArgumentParser:
         "with the table (reads the whole version)",
     )
     check.add_argument(
-        "--num-workers", type=_positive_int, default=1, help="archives at a time"
+        "--num-workers",
+        type=_positive_int,
+        default=cores(),
+        help="most archives checked at a time "
+        "(default: the cores this process may use, here %(default)s)",
     )
-    check.add_argument("--quiet", action="store_true", help="no progress display")
+    check.add_argument(
+        "--quiet", action="store_true", help="show no progress, only the result"
+    )
     check.add_argument(
         "--json",
         action="store_true",
@@ -212,16 +246,19 @@ def _database_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--num-workers",
         type=_positive_int,
-        default=1,
-        help="most jobs at a time; hashing and compressing use at most "
-        "the cores of this process, uploads up to this number",
+        default=cores(),
+        help="most jobs at a time: hashing and compressing run on at most "
+        "the cores of this process, uploads and S3 requests on up to this number "
+        "(default: the cores this process may use, here %(default)s)",
     )
     command.add_argument(
         "--no-checksum-cache",
         dest="checksum_cache",
         action="store_false",
         help="read every media file, table and attachment, "
-        "instead of taking unchanged ones from the checksum cache",
+        "instead of taking the checksums of unchanged ones "
+        "from the checksum cache below audb's cache root (which is used "
+        "without this flag)",
     )
 
 

@@ -35,6 +35,9 @@ from audb_publish.validate import check_basis
 from audb_publish.validate import check_versions
 from audb_publish.validate import validate
 
+COMMIT_FILES = 2
+r"""Files every publish puts when it commits: dependency table and header."""
+
 
 @dataclasses.dataclass
 class PlannedPut:
@@ -88,8 +91,14 @@ class DryRun:
 
     @property
     def files(self) -> int:
-        r"""Number of other files to put (PARQUET tables)."""
-        return len(self.puts) - self.archives
+        r"""Number of other files to put.
+
+        PARQUET tables, the dependency table and the header,
+        as the report of a publish counts them
+        (:attr:`audb_publish.report.Report.files_put`
+        and :attr:`~audb_publish.report.Report.files_skipped`).
+        """
+        return len(self.puts) - self.archives + COMMIT_FILES
 
     @property
     def bytes(self) -> int:
@@ -139,7 +148,7 @@ class DryRun:
             >>> print(run.summary())
             publish db 1.0.0 (from scratch) to r h file-system would put
               media: 1 new, 0 altered, 0 removed
-              1 archives and 0 files, 0.0 MB before compression, 0 already there
+              1 archives and 2 files, 0.0 MB before compression, 0 already there
 
         """  # noqa: E501
         based = (
@@ -212,7 +221,7 @@ def dry_run(
         >>> _ = audeer.mkdir("host", "repo")
         >>> run = dry_run("mydb", "1.0.0", repository)
         >>> run.archives, run.files, os.listdir(os.path.join("host", "repo"))
-        (0, 0, [])
+        (0, 2, [])
 
     """
     check_versions(version, previous_version)

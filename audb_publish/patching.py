@@ -215,52 +215,68 @@ def patch_from_environment() -> None:
 def status() -> str:
     r"""Say whether :func:`audb.publish` is patched in this environment, and why.
 
+    The first line is the conclusion for new processes,
+    the lines after it the facts it rests on.
+
     Returns:
         one line per fact
 
     Examples:
-        >>> print(status().splitlines()[0])
+        >>> print(status().splitlines()[1])
         audb.publish is upstream's in this process.
 
     """
     import importlib.util
-
-    who = "patched by audb_publish" if is_patched() else "upstream's"
-    lines = [f"audb.publish is {who} in this process."]
-    value = os.environ.get(VARIABLE)
-    if value is None:
-        lines.append(f"{VARIABLE} is not set: new processes keep audb.publish.")
-    elif value.strip().lower() in _OFF:
-        lines.append(f"{VARIABLE}={value}: new processes keep audb.publish.")
-    else:
-        lines.append(
-            f"{VARIABLE}={value}: new processes patch audb.publish "
-            "when they import audb."
-        )
     import site
 
+    who = "patched by audb_publish" if is_patched() else "upstream's"
+    facts = [f"audb.publish is {who} in this process."]
+    value = os.environ.get(VARIABLE)
+    requested = value is not None and value.strip().lower() not in _OFF
+    if value is None:
+        facts.append(f"{VARIABLE} is not set.")
+    else:
+        facts.append(f"{VARIABLE}={value}.")
     folders = [*site.getsitepackages(), site.getusersitepackages()]
     hooks = [
         os.path.join(folder, "audb_publish.pth")
         for folder in folders
         if os.path.isfile(os.path.join(folder, "audb_publish.pth"))
     ]
+    missing = []
     if hooks:
-        lines.append(f"The start-up hook is installed: {hooks[0]}")
+        facts.append(f"The start-up hook is installed: {hooks[0]}")
     else:
-        lines.append(
+        missing.append("the start-up hook audb_publish.pth is not installed")
+        facts.append(
             "The start-up hook audb_publish.pth is not installed "
             "(editable installs lack it; install the wheel: pip install .)."
         )
     if importlib.util.find_spec("_audb_publish_startup") is None:  # pragma: no cover
-        lines.append("The module _audb_publish_startup is missing.")
+        missing.append("the module _audb_publish_startup is missing")
+        facts.append("The module _audb_publish_startup is missing.")
+    invalid = None
     try:
         options = options_from_environment()
     except ValueError as error:
-        lines.append(f"Invalid options, audb.publish will raise: {error}")
+        invalid = error
+        facts.append(f"Invalid options, audb.publish will raise: {error}")
     else:
-        lines.append(f"Options ({OPTIONS_VARIABLE}): {options or 'none'}")
-    return "\n".join(lines)
+        facts.append(f"Options ({OPTIONS_VARIABLE}): {options or 'none'}")
+    if not requested:
+        conclusion = (
+            f"New processes keep upstream's audb.publish: "
+            f"{VARIABLE} is {'not set' if value is None else 'off'}."
+        )
+    elif missing:
+        conclusion = (
+            f"New processes keep upstream's audb.publish, "
+            f"although {VARIABLE} asks for the patch: {'; '.join(missing)}."
+        )
+    else:
+        conclusion = "New processes patch audb.publish when they import audb"
+        conclusion += f", and it raises: {invalid}" if invalid else "."
+    return "\n".join([conclusion, *facts])
 
 
 def unpatch() -> None:

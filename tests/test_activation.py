@@ -154,14 +154,16 @@ def test_status(envs):
     code = "from audb_publish.cli import main; main(['status'])"
     out = _run(python, code, AUDB_PUBLISH_PATCH="1")
     lines = out.stdout.splitlines()
-    assert lines[0] == "audb.publish is patched by audb_publish in this process."
-    assert lines[1].startswith("AUDB_PUBLISH_PATCH=1: new processes patch")
-    assert lines[2].startswith("The start-up hook is installed: ")
-    assert lines[3] == "Options (AUDB_PUBLISH_OPTIONS): none"
+    assert lines[0] == "New processes patch audb.publish when they import audb."
+    assert lines[1] == "audb.publish is patched by audb_publish in this process."
+    assert lines[2] == "AUDB_PUBLISH_PATCH=1."
+    assert lines[3].startswith("The start-up hook is installed: ")
+    assert lines[4] == "Options (AUDB_PUBLISH_OPTIONS): none"
     out = _run(python, code)
-    assert out.stdout.splitlines()[:2] == [
+    assert out.stdout.splitlines()[:3] == [
+        "New processes keep upstream's audb.publish: AUDB_PUBLISH_PATCH is not set.",
         "audb.publish is upstream's in this process.",
-        "AUDB_PUBLISH_PATCH is not set: new processes keep audb.publish.",
+        "AUDB_PUBLISH_PATCH is not set.",
     ]
 
 

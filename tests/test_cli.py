@@ -287,7 +287,7 @@ def test_version_and_help(capsys):
         cli.main(["publish", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "--num-workers NUM_WORKERS most jobs at a time" in help_text
-    assert "(default: 1)" in help_text
+    assert "(default: the cores this process may use, here" in help_text
     assert "(default: latest)" in help_text
     assert "--config-repositories" in help_text
 
@@ -378,10 +378,26 @@ def test_status_in_this_process(monkeypatch):
     monkeypatch.setenv("AUDB_PUBLISH_PATCH", "off")
     monkeypatch.setenv("AUDB_PUBLISH_OPTIONS", "speed=11")
     lines = status().splitlines()
-    assert lines[1] == "AUDB_PUBLISH_PATCH=off: new processes keep audb.publish."
+    # the conclusion first
+    assert lines[0] == (
+        "New processes keep upstream's audb.publish: AUDB_PUBLISH_PATCH is off."
+    )
+    assert lines[2] == "AUDB_PUBLISH_PATCH=off."
     # an editable install has no hook in site-packages
-    assert lines[2].startswith("The start-up hook audb_publish.pth is not installed")
-    assert lines[3].startswith("Invalid options, audb.publish will raise: ")
+    assert lines[3].startswith("The start-up hook audb_publish.pth is not installed")
+    assert lines[4].startswith("Invalid options, audb.publish will raise: ")
+    monkeypatch.setenv("AUDB_PUBLISH_PATCH", "1")
+    assert status().splitlines()[0] == (
+        "New processes keep upstream's audb.publish, "
+        "although AUDB_PUBLISH_PATCH asks for the patch: "
+        "the start-up hook audb_publish.pth is not installed."
+    )
+    monkeypatch.delenv("AUDB_PUBLISH_PATCH")
+    assert status().splitlines()[:3] == [
+        "New processes keep upstream's audb.publish: AUDB_PUBLISH_PATCH is not set.",
+        "audb.publish is upstream's in this process.",
+        "AUDB_PUBLISH_PATCH is not set.",
+    ]
 
 
 def test_status_command(monkeypatch, tmp_path, capsys):
@@ -393,11 +409,16 @@ def test_status_command(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("AUDB_PUBLISH_OPTIONS", raising=False)
     assert cli.main(["status"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1] == (
-        "AUDB_PUBLISH_PATCH=1: new processes patch audb.publish when they import audb."
-    )
-    assert lines[2] == (
+    assert lines[0] == "New processes patch audb.publish when they import audb."
+    assert lines[2] == "AUDB_PUBLISH_PATCH=1."
+    assert lines[3] == (
         f"The start-up hook is installed: {tmp_path / 'audb_publish.pth'}"
+    )
+    monkeypatch.setenv("AUDB_PUBLISH_OPTIONS", "speed=11")
+    assert cli.main(["status"]) == 0
+    conclusion = capsys.readouterr().out.splitlines()[0]
+    assert conclusion.startswith(
+        "New processes patch audb.publish when they import audb, and it raises: "
     )
 
 
@@ -450,3 +471,21 @@ def test_describe_causes_context_and_notes():
         cause, error = error, ValueError(str(i))
         error.__cause__ = cause
     assert len(cli.describe(error).splitlines()) == 4
+
+
+@pytest.mark.parametrize("command", ["publish", "plan", "verify"])
+def test_num_workers_default_to_the_cores_and_flags_show_no_default(command):
+    from audb_publish.threads import cores
+
+    parser = cli.parser()
+    argv = {"verify": ["db", "1.0.0", "--repository", "r", "h", "file-system"]}
+    args = parser.parse_args([command, *argv.get(command, ["db", "1.0.0"])])
+    assert args.num_workers == cores()
+    subparser = parser._subparsers._group_actions[0].choices[command]
+    text = " ".join(subparser.format_help().split())
+    assert f"(default: the cores this process may use, here {cores()})" in text
+    assert "(default: True)" not in text
+    assert "(default: False)" not in text
+    assert "(default: None)" not in text
+    for action in subparser._actions:  # every option says what it does
+        assert action.help and len(action.help) > 10, action.dest

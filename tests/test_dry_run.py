@@ -16,6 +16,7 @@ import pytest
 import audb_publish
 from audb_publish import cli
 from audb_publish import remote as remote_module
+from audb_publish.cli import capture_report
 from audb_publish.patching import _ORIGINAL as upstream_publish
 
 from conftest import ARCHIVES
@@ -64,10 +65,17 @@ def _check(db_root, version, repository, monkeypatch, tmp_path, **kwargs):
         if os.path.exists(os.path.join(db_root, file))
     }
     puts = count_puts(monkeypatch)
-    deps = audb_publish.publish(db_root, version, repository, verbose=False, **kwargs)
+    with capture_report() as reports:
+        deps = audb_publish.publish(
+            db_root, version, repository, verbose=False, **kwargs
+        )
     monkeypatch.undo()
     header_and_deps = [f"/{NAME}/db.parquet", f"/{NAME}/db.yaml"]
     assert sorted(puts) == sorted([put.path for put in run.puts] + header_and_deps)
+    # plan and publish count files the same way
+    (report,) = reports
+    assert run.archives == report.archives_put + report.archives_skipped
+    assert run.files == report.files_put + report.files_skipped
     assert run.present == 0
     # members that are not on disk are downloaded by publish and count no bytes;
     # tables stored only as pickle count as the PARQUET file publish saves
@@ -155,7 +163,7 @@ def test_present_archives_after_an_interrupted_publish(
         assert cli.main([*argv, "--previous-version", "none", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     # 2 media archives and the PARQUET table
-    assert (report["archives"], report["files"], report["present"]) == (2, 1, 3)
+    assert (report["archives"], report["files"], report["present"]) == (2, 3, 3)
     assert report["database"] == SMALL
 
 
@@ -171,7 +179,7 @@ def test_human_summary(repositories, tmp_path, capsys):
         "  media: 2 new, 0 altered, 0 removed",
         "  tables: 1 new, 0 altered, 0 removed",
         "  attachments: 0 new, 0 altered, 0 removed",
-        f"  2 archives and 1 files, {_mb(root)} MB before compression, 0 already there",
+        f"  2 archives and 3 files, {_mb(root)} MB before compression, 0 already there",
     ]
     assert os.listdir(os.path.join(repository.host, repository.name)) == []
 
