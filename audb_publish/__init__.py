@@ -4,10 +4,12 @@ Importing this package changes nothing in :mod:`audb`.
 Call :func:`audb_publish.publish` directly,
 or :func:`audb_publish.patch` to make :func:`audb.publish` use it.
 :func:`audb_publish.dry_run` tells what a publish would put,
-:func:`audb_publish.verify` checks a published version.
+:func:`audb_publish.verify` checks a published version,
+:func:`audb_publish.unlock` removes the lock of a version by hand.
 
 """
 
+from audb_publish.commit import unlock
 from audb_publish.dry_run import dry_run
 from audb_publish.patching import is_patched
 from audb_publish.patching import patch
@@ -22,6 +24,7 @@ __all__ = [
     "patch",
     "patched",
     "publish",
+    "unlock",
     "unpatch",
     "verify",
 ]

@@ -32,6 +32,7 @@ import audb
 import audbackend
 
 from audb_publish import executors
+from audb_publish.commit import unlock
 from audb_publish.dry_run import dry_run
 from audb_publish.patching import patched
 from audb_publish.patching import status
@@ -155,10 +156,19 @@ def parser() -> argparse.ArgumentParser:
         "or the address of a Dask scheduler, e.g. tcp://host:8786",
     )
     pub.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for another publish of this version "
+        "to finish or go stale, instead of failing at once (default: 0)",
+    )
+    pub.add_argument(
         "--break-lock",
         action="store_true",
         help="remove the lock of another publish of this version first; "
-        "only if that publish no longer runs",
+        "the last resort: a stale lock is taken over without it, "
+        "and 'unlock' removes one lock by its token",
     )
 
     plan = commands.add_parser(
@@ -216,6 +226,29 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print JSON (fields: see audb_publish.verify.Verification)",
     )
+    free = commands.add_parser(
+        "unlock",
+        help="show who holds the lock of a version, and remove that lock",
+        description="Show who holds the lock of a version of a database "
+        "and remove that lock, as 'terraform force-unlock' does: "
+        "only the lock as shown, and with --token only if its token matches. "
+        "A lock left by a publish that is gone is taken over "
+        "by the next publish without this, once it is stale. "
+        "Exits with 1 if the lock's token is not the one given.",
+    )
+    free.add_argument("name", help="database name")
+    free.add_argument("version", help="version")
+    free.add_argument(
+        "--repository",
+        nargs=3,
+        required=True,
+        metavar=("NAME", "HOST", "BACKEND"),
+        help="repository of the version, e.g. data /srv/repos file-system",
+    )
+    free.add_argument(
+        "--token",
+        help="remove the lock only if this is its token, as shown by a first call",
+    )
     return main
 
 
@@ -262,6 +295,16 @@ def _database_arguments(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not '{value}'")
+    return seconds
+
+
 def _positive_int(value: str) -> int:
     try:
         number = int(value)
@@ -297,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plan": plan_command,
         "publish": publish_command,
         "verify": verify_command,
+        "unlock": unlock_command,
     }
     command = commands[args.command]
     with exit_on_second_interrupt():
@@ -320,7 +364,8 @@ def exit_on_second_interrupt() -> Iterator[None]:
     so that the publish cleans up;
     a second one, while it cleans up or Python exits,
     kills the worker processes and exits with code 130 at once.
-    The lock of the version may then stay in the repository;
+    The lock of the version may then stay in the repository,
+    until the next publish takes it over,
     see :mod:`audb_publish.commit.lock`.
     Only in the main thread, where Python handles signals.
 
@@ -340,7 +385,7 @@ def exit_on_second_interrupt() -> Iterator[None]:
             os.write(
                 sys.stderr.fileno(),
                 b"interrupted again: exited at once; "
-                b"the version may stay locked until its lock is broken\n",
+                b"the next publish of the version takes its lock over\n",
             )
             os._exit(EXIT_INTERRUPTED)
         interrupted = True
@@ -589,6 +634,7 @@ def publish_command(args: argparse.Namespace) -> int:
             checksum_cache=args.checksum_cache,
             break_lock=args.break_lock,
             scheduler=args.scheduler,
+            lock_timeout=args.lock_timeout,
         )
     print(f"published {args.version}: {len(deps)} files in the dependency table")
     (report,) = reports
@@ -619,6 +665,29 @@ def verify_command(args: argparse.Namespace) -> int:
     )
     print(result.to_json() if args.json else result.summary())
     return 0 if result.intact else 1
+
+
+def unlock_command(args: argparse.Namespace) -> int:
+    r"""Remove the lock of a version from parsed arguments.
+
+    Args:
+        args: parsed arguments of the ``unlock`` command
+
+    Returns:
+        exit code: 0 if the lock was removed or there was none
+
+    """
+    holder = unlock(
+        args.name, args.version, audb.Repository(*args.repository), token=args.token
+    )
+    if holder is None:
+        print(f"no lock: {args.name} {args.version} is not being published")
+    else:
+        print(
+            f"removed the lock of {args.name} {args.version} held by {holder} "
+            f"(token {holder.token})"
+        )
+    return 0
 
 
 @contextlib.contextmanager

@@ -4,6 +4,8 @@ A database ``<name>`` in a repository holds, per version:
 
 - ``/<name>/<version>/db.yaml``: the header, put last
 - ``/<name>/<version>/db.parquet``: the dependency table
+- ``/<name>/<version>/db.lock``: the lock of a publish of the version
+  while it runs (see :mod:`audb_publish.commit.lock`)
 - ``/<name>/media/<version>/<archive>.zip``: media archives
 - ``/<name>/attachment/<version>/<attachment ID>.zip``: attachments
 - ``/<name>/meta/<version>/<table ID>.zip``: CSV tables, zipped,
@@ -26,6 +28,9 @@ r"""File name of the header, in ``db_root`` and in the repository."""
 
 DEPENDENCY_FILE = "db.parquet"
 r"""File name of the dependency table, in ``db_root`` and in the repository."""
+
+LOCK_FILE = "db.lock"
+r"""File name of the lock of a version, in the repository."""
 
 LEGACY_DEPENDENCY_FILE = "db.csv"
 r"""File name of the dependency table of old versions,
@@ -52,6 +57,42 @@ def header(name: str) -> str:
 
     """
     return f"/{name}/{HEADER_FILE}"
+
+
+def lock(name: str) -> str:
+    r"""Path of the lock of a version.
+
+    Args:
+        name: database name
+
+    Returns:
+        unversioned path
+
+    Examples:
+        >>> lock("db")
+        '/db/db.lock'
+
+    """
+    return f"/{name}/{LOCK_FILE}"
+
+
+def version_folders(name: str, version: str) -> list[str]:
+    r"""Folders that hold the files of one version, and only those.
+
+    Args:
+        name: database name
+        version: version
+
+    Returns:
+        backend folders, each ending in ``/``
+
+    Examples:
+        >>> version_folders("db", "1.0.0")
+        ['/db/1.0.0/', '/db/media/1.0.0/', '/db/meta/1.0.0/', '/db/attachment/1.0.0/']
+
+    """
+    kinds = ("", "media/", "meta/", "attachment/")
+    return [f"/{name}/{kind}{version}/" for kind in kinds]
 
 
 def dependencies(name: str, *, legacy: bool = False) -> str:

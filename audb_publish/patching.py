@@ -63,6 +63,13 @@ def _parse_compression(value: str) -> str | int:
     return parsed
 
 
+def _parse_seconds(value: str) -> float:
+    seconds = float(value)
+    if not seconds >= 0:
+        raise ValueError(value)
+    return seconds
+
+
 def _parse_scheduler(value: str) -> str:
     if value not in ("threads", "processes") and "://" not in value:
         raise ValueError(value)
@@ -79,6 +86,7 @@ _OPTION_PARSERS = {
         _parse_scheduler,
         "threads, processes or the address of a Dask scheduler",
     ),
+    "lock_timeout": (_parse_seconds, "0 or more seconds"),
 }
 
 
@@ -127,6 +135,7 @@ def options_from_environment(text: str | None = None) -> dict:
     Keys are ``pipeline``, ``verbose``, ``checksum_cache``
     (``true`` or ``false``),
     ``num_workers`` (a positive integer),
+    ``lock_timeout`` (seconds, 0 or more),
     ``compression`` and ``scheduler``
     (as the arguments of :func:`audb_publish.publish`,
     ``scheduler`` as ``threads``, ``processes``

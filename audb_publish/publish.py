@@ -26,6 +26,7 @@ import time
 import audb
 
 from audb_publish import compression as compression_
+from audb_publish import owners
 from audb_publish import pack
 from audb_publish import pipeline as pipeline_
 from audb_publish import scan
@@ -57,6 +58,7 @@ KEYWORDS = (
     "checksum_cache",
     "break_lock",
     "scheduler",
+    "lock_timeout",
 )
 r"""Keyword arguments of :func:`publish`."""
 
@@ -76,6 +78,7 @@ def publish(
     checksum_cache: bool = True,
     break_lock: bool = False,
     scheduler: str | object = "threads",
+    lock_timeout: float = 0.0,
 ) -> audb.Dependencies:
     r"""Publish a database, as :func:`audb.publish` does, but faster.
 
@@ -106,6 +109,11 @@ def publish(
     a publish claims the version in the repository with a lock file
     that stock audb never reads,
     so a second publisher of the same version fails at once,
+    or waits up to ``lock_timeout`` seconds.
+    The lock is a lease the publish renews;
+    the lock of a publish that is provably gone
+    (its process ended on this host, or its lease expired)
+    is taken over with a warning,
     see :mod:`audb_publish.commit.lock`.
     Before the header, it checks that every file it put
     is still in the repository as it put it.
@@ -177,10 +185,12 @@ def publish(
             The dependency table is the same with or without the cache
         break_lock: remove the lock of another publisher of ``version``
             before claiming the version.
-            Only for a lock left by a publish that no longer runs
-            (killed, or its machine gone):
-            breaking the lock of a running publish
-            lets both write the same version
+            The last resort, rarely needed:
+            a lock left by a publish that no longer runs
+            is taken over without it once it is stale,
+            and :func:`audb_publish.unlock` removes one lock by its token.
+            Breaking the lock of a running publish
+            makes it fail before its commit
         scheduler: where scan and put jobs run, named as in Dask:
             ``"threads"`` of this process,
             ``"processes"``, a pool of ``num_workers`` processes
@@ -195,13 +205,23 @@ def publish(
             Validation, planning and the dependency table
             stay in this process,
             see :mod:`audb_publish.executors`
+        lock_timeout: seconds to wait for another publisher of ``version``
+            to finish or go stale, instead of failing at once.
+            If it finishes and ``version`` exists,
+            :func:`audb.publish`'s error for an existing version is raised
 
     Returns:
         dependency table of the new version
 
     Raises:
         audb_publish.commit.VersionLockedError: if another publisher
-            holds the version (a :class:`RuntimeError`)
+            holds the version
+            and did not finish or go stale within ``lock_timeout``
+            (a :class:`RuntimeError`)
+        audb_publish.commit.VersionLockLostError: if another publisher
+            took the lock while this one published,
+            or it could not be renewed for a whole lease;
+            nothing is committed (a :class:`RuntimeError`)
         audb_publish.commit.RepositoryChangedError: if a file put
             changed in the repository before the commit
             (a :class:`RuntimeError`)
@@ -232,6 +252,7 @@ def publish(
             or a ``..`` part
             (stricter than :func:`audb.publish`),
             ``num_workers`` is smaller than 1,
+            ``lock_timeout`` is negative,
             ``compression`` or ``scheduler`` is not valid
         TypeError: if a PARQUET table file has no metadata,
             as :func:`audb.publish`, with a clearer message
@@ -257,9 +278,11 @@ def publish(
     """
     check_versions(version, previous_version)
     compression_.check(compression)
+    check_lock_timeout(lock_timeout)
     report = Report(version=version)
     start = time.perf_counter()
     basis = check_basis(db_root, version, repository, previous_version)
+    owners.sweep()  # temporary folders of publishes on this host that are gone
     with Scheduler(
         num_workers, verbose=verbose, desc=f"Publish {version}", scheduler=scheduler
     ) as workers:
@@ -270,10 +293,15 @@ def publish(
             tables.save()  # the tables passed validation
         plan = Plan(ctx)
         cache = ChecksumCache.load(db_root, cache_root) if checksum_cache else None
-        with (
+        lock = VersionLock(
             ctx.remote,
-            VersionLock(ctx.remote, ctx.db.name, version, break_lock=break_lock),
-        ):
+            ctx.db.name,
+            version,
+            break_lock=break_lock,
+            lock_timeout=lock_timeout,
+        )
+        with ctx.remote, lock:
+            report.lock = [str(event) for event in lock.events]
             scan_and_put(workers, ctx, plan, compression, pipeline, report, cache)
             _stage(report, "plan", plan.apply, ctx.deps)
             _stage(
@@ -285,9 +313,36 @@ def publish(
                 db_root,
                 ctx.db.name,
                 version,
+                lock,
             )
         _log_report(report, ctx, workers)
     return ctx.deps
+
+
+def check_lock_timeout(lock_timeout: float) -> None:
+    r"""Check ``lock_timeout`` of :func:`publish`.
+
+    Args:
+        lock_timeout: seconds
+
+    Raises:
+        ValueError: if it is not a number of seconds, 0 or more
+
+    Examples:
+        >>> check_lock_timeout(0)
+        >>> check_lock_timeout(-1)
+        Traceback (most recent call last):
+        ValueError: lock_timeout must be 0 or more seconds, not -1
+
+    """
+    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float):
+        raise ValueError(
+            f"lock_timeout must be 0 or more seconds, not {lock_timeout!r}"
+        )
+    if not lock_timeout >= 0:
+        raise ValueError(
+            f"lock_timeout must be 0 or more seconds, not {lock_timeout!r}"
+        )
 
 
 def scan_and_put(

@@ -42,7 +42,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
+import contextlib
 import dataclasses
+import email.utils
+import fcntl
 import getpass
 import hashlib
 import io
@@ -59,6 +62,7 @@ import audbackend
 from audb_publish import hashing
 from audb_publish import integrity
 from audb_publish import layout
+from audb_publish import owners
 from audb_publish import zipwriter
 from audb_publish.layout import DEPENDENCY_FILE  # noqa: F401 - for commit
 from audb_publish.layout import HEADER_FILE  # noqa: F401 - for commit
@@ -84,6 +88,28 @@ class Transfer:
     kind: str
     size: int | None
     stamp: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    r"""A small file of the repository, as a conditional write needs it.
+
+    Args:
+        data: content
+        tag: what :meth:`Remote.replace_if` and :meth:`Remote.remove_if`
+            compare: the ETag on MinIO/S3, the MD5 of ``data`` elsewhere
+        age: seconds since the file was last written,
+            by the clock of the repository
+            (its ``Date`` against ``Last-Modified`` on MinIO/S3,
+            a file written now against its modification time
+            on the file system),
+            ``None`` where the backend does not tell
+
+    """
+
+    data: bytes
+    tag: str
+    age: float | None
 
 
 class Remote:
@@ -367,6 +393,159 @@ class Remote:
         with self.open(path, version) as fp:
             return fp.read()
 
+    def read_entry(self, path: str, version: str) -> Entry | None:
+        r"""Content of a small file, with its tag and age.
+
+        On the file system the read takes a shared :func:`fcntl.flock`,
+        so it never sees a half-written :meth:`replace_if`.
+
+        Args:
+            path: unversioned path
+            version: version string
+
+        Returns:
+            the file, ``None`` if there is none
+
+        Raises:
+            audbackend.BackendError: if the backend fails
+
+        """
+        dst = self.path(path, version)
+        with waiting():
+            try:
+                if self.is_file_system:
+                    return _read_local(self.backend._expand(dst))
+                if self.is_minio:
+                    return self._read_object(dst)
+            except audbackend.BackendError:
+                raise
+            except Exception as error:
+                raise audbackend.BackendError(error) from error
+            if not self.backend.exists(dst):
+                return None
+            with self.open(path, version) as fp:
+                data = fp.read()
+            return Entry(data, hashlib.md5(data).hexdigest(), None)
+
+    def replace_if(self, path: str, version: str, data: bytes, tag: str) -> bool:
+        r"""Replace a small file, only if it is still as read.
+
+        One atomic step on the file system
+        (a rewrite in place under an exclusive :func:`fcntl.flock`)
+        and on MinIO/S3 (a PUT with ``If-Match``);
+        other backends check and then put.
+
+        Args:
+            path: unversioned path
+            version: version string
+            data: new content
+            tag: :attr:`Entry.tag` of the file as read
+
+        Returns:
+            ``False`` if the file is gone or changed
+
+        Raises:
+            audbackend.BackendError: if the backend fails
+
+        """
+        dst = self.path(path, version)
+        with waiting():
+            try:
+                if self.is_file_system:
+                    return _replace_local(self.backend._expand(dst), data, tag)
+                if self.is_minio:
+                    checksum = hashlib.md5(data).hexdigest()
+                    return self._write_object(data, dst, checksum, {"If-Match": tag})
+            except audbackend.BackendError:
+                raise
+            except Exception as error:
+                raise audbackend.BackendError(error) from error
+            entry = self.read_entry(path, version)
+            if entry is None or entry.tag != tag:
+                return False
+            local = os.path.join(tempfile.mkdtemp(dir=self._tmp_root()), "file")
+            with open(local, "wb") as fp:
+                fp.write(data)
+            self.backend.put_file(local, dst)
+            return True
+
+    def remove_if(self, path: str, version: str, tag: str) -> bool:
+        r"""Remove a small file, only if it is still as read.
+
+        Atomic as :meth:`replace_if`, with ``If-Match`` on a DELETE.
+        On the file system the version folder goes too,
+        and the database folder, if they are then empty.
+
+        Args:
+            path: unversioned path
+            version: version string
+            tag: :attr:`Entry.tag` of the file as read
+
+        Returns:
+            ``False`` if the file is gone or changed
+
+        Raises:
+            audbackend.BackendError: if the backend fails
+
+        """
+        dst = self.path(path, version)
+        with waiting():
+            try:
+                if self.is_file_system:
+                    return _remove_local(self.backend._expand(dst), tag)
+                if self.is_minio:
+                    return self._delete_object(dst, tag)
+            except audbackend.BackendError:
+                raise
+            except Exception as error:
+                raise audbackend.BackendError(error) from error
+            entry = self.read_entry(path, version)
+            if entry is None or entry.tag != tag:
+                return False
+            self.backend.remove_file(dst)
+            return True
+
+    def sweep_partials(self, folders: Sequence[str], older_than: float) -> list[str]:
+        r"""Remove partial files whose writers are gone.
+
+        Only the file system has partial files:
+        an archive is written beside its destination
+        under a hidden name that holds its writer,
+        see :mod:`audb_publish.owners`.
+        A partial file is removed if its writer ran on this host
+        and is provably gone,
+        or if it was last written more than ``older_than`` seconds ago,
+        by the clock of the repository.
+
+        Args:
+            folders: backend folders, e.g. ``/db/media/1.0.0/``
+            older_than: seconds
+
+        Returns:
+            backend paths of the files removed
+
+        """
+        if not self.is_file_system:
+            return []
+        removed = []
+        for folder in folders:
+            local = self.backend._expand(folder)
+            try:
+                names = [n for n in os.listdir(local) if n.endswith(".partial")]
+            except OSError:
+                continue
+            now = _local_now(local) if names else 0.0
+            for name in names:
+                path = os.path.join(local, name)
+                try:
+                    age = now - os.stat(path).st_mtime
+                except OSError:
+                    continue
+                if owners.leftover(path) is not None or age > older_than:
+                    _remove_quietly(path)
+                    removed.append(folder + name)
+        return removed
+
     def open(self, path: str, version: str) -> typing.BinaryIO:
         r"""Open a file of the repository for reading, without downloading it.
 
@@ -397,11 +576,13 @@ class Remote:
         self.backend.get_file(dst, local)
         return open(local, "rb")
 
-    def files(self, folder: str) -> dict[str, int]:
+    def files(self, folder: str, *, partial: bool = False) -> dict[str, int]:
         r"""Files directly in a folder of the repository, with their sizes.
 
         Args:
             folder: backend folder, e.g. ``/db/media/1.0.0/``
+            partial: also list partial files
+                (only the file system has them)
 
         Returns:
             backend path to size in bytes,
@@ -411,7 +592,8 @@ class Remote:
             audbackend.BackendError: if the backend fails
 
         """
-        return {path: size for path, (size, _) in self._list(folder).items()}
+        listed = self._list(folder, partial=partial)
+        return {path: size for path, (size, _) in listed.items()}
 
     def changed(self) -> list[str]:
         r"""Files put or skipped by this publish that are no longer as they were.
@@ -461,7 +643,9 @@ class Remote:
         except audbackend.BackendError:
             return None
 
-    def _list(self, folder: str) -> dict[str, tuple[int, str]]:
+    def _list(
+        self, folder: str, *, partial: bool = False
+    ) -> dict[str, tuple[int, str]]:
         r"""Backend path to size and ETag (``""`` off MinIO/S3) in ``folder``."""
         try:
             if self.is_file_system:
@@ -470,7 +654,8 @@ class Remote:
                     return {
                         folder + entry.name: (entry.stat().st_size, "")
                         for entry in entries
-                        if entry.is_file() and not entry.name.endswith(".partial")
+                        if entry.is_file()
+                        and (partial or not entry.name.endswith(".partial"))
                     }
             if self.is_minio:
                 return _list_objects(
@@ -602,32 +787,62 @@ class Remote:
 
     def _create_object(self, data: bytes, dst: str, checksum: str) -> bool:
         r"""PUT with ``If-None-Match: *``, with the metadata audbackend writes."""
-        import minio.error
+        return self._write_object(data, dst, checksum, {"If-None-Match": "*"})
 
+    def _write_object(
+        self, data: bytes, dst: str, checksum: str, condition: dict[str, str]
+    ) -> bool:
+        r"""Conditional PUT; ``False`` if the condition does not hold."""
         content_type = mimetypes.guess_type(dst)[0] or "application/octet-stream"
         headers = {
-            "If-None-Match": "*",
+            **condition,
             "Content-Type": content_type,
             "x-amz-meta-checksum": checksum,
             "x-amz-meta-owner": getpass.getuser(),
         }
+        return self._conditional("PUT", dst, body=data, headers=headers)
+
+    def _delete_object(self, dst: str, tag: str) -> bool:
+        r"""DELETE with ``If-Match``; ``False`` if the object is gone or changed."""
+        return self._conditional("DELETE", dst, headers={"If-Match": tag})
+
+    def _conditional(self, method: str, dst: str, **kwargs) -> bool:
+        import minio.error
+
         client = self.backend._client
         try:
             client._execute(
-                "PUT",
-                self.backend.repository,
-                self.backend.path(dst),
-                body=data,
-                headers=headers,
+                method, self.backend.repository, self.backend.path(dst), **kwargs
             )
         except minio.error.S3Error as error:
             # 409: another conditional write of the key is in progress
-            if error.code in ("PreconditionFailed", "ConditionalRequestConflict"):
+            if error.code in _CONDITION_FAILED:
                 return False
             raise audbackend.BackendError(error) from error
         except Exception as error:
             raise audbackend.BackendError(error) from error
         return True
+
+    def _read_object(self, dst: str) -> Entry | None:
+        r"""GET an object with its ETag and age by the server's clock."""
+        import minio.error
+
+        client = self.backend._client
+        try:
+            response = client._execute(
+                "GET", self.backend.repository, self.backend.path(dst)
+            )
+        except minio.error.S3Error as error:
+            if error.code in ("NoSuchKey", "ResponseNotFound"):
+                return None
+            raise audbackend.BackendError(error) from error
+        headers = response.headers
+        age = None
+        if "Date" in headers and "Last-Modified" in headers:
+            now = email.utils.parsedate_to_datetime(headers["Date"])
+            written = email.utils.parsedate_to_datetime(headers["Last-Modified"])
+            age = max(0.0, (now - written).total_seconds())
+        return Entry(response.data, headers["ETag"], age)
 
     def _upload(self, local: str, dst: str, checksum: str) -> bool:
         if self._remote_exists(dst) and self.backend.checksum(dst) == checksum:
@@ -643,7 +858,7 @@ class Remote:
     def _tmp_root(self) -> str:
         with self._lock:
             if self._tmp is None:
-                self._tmp = tempfile.mkdtemp(prefix="audb-publish-")
+                self._tmp = owners.temp_folder()
             return self._tmp
 
     def _local_exists(self, path: str) -> bool:
@@ -761,6 +976,9 @@ class _RangeReader(io.RawIOBase):
 
 _S3 = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
+_CONDITION_FAILED = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey")
+r"""S3 error codes of a conditional request whose condition does not hold."""
+
 
 def _list_objects(client, bucket: str, prefix: str) -> dict[str, tuple[int, str]]:
     r"""Objects directly below ``prefix``, by backend path: size and ETag.
@@ -810,10 +1028,78 @@ def _link_new(src: str, dst: str) -> None:
 
 
 def _partial_name(path: str) -> str:
-    r"""Hidden name beside ``path``, unique for the process and thread."""
+    r"""Hidden name beside ``path``, unique for the host, process and thread.
+
+    Examples:
+        >>> name = os.path.basename(_partial_name("/repo/db/media/1.0.0/a.zip"))
+        >>> owners.owner(name) == (owners.host(), os.getpid())
+        True
+
+    """
     folder, name = os.path.split(path)
-    suffix = f"{os.getpid()}-{threading.get_ident()}"
-    return os.path.join(folder, f".{name}.{suffix}.partial")
+    suffix = f"{owners.tag()}-{threading.get_ident()}"
+    return os.path.join(folder, f".{name}{suffix}.partial")
+
+
+@contextlib.contextmanager
+def _flocked(path: str, mode: str, exclusive: bool):
+    r"""Open ``path`` and lock it; yield ``None`` if it is or got removed."""
+    try:
+        fp = open(path, mode)
+    except FileNotFoundError:
+        yield None
+        return
+    with fp:
+        fcntl.flock(fp, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        # removed while we waited for the lock
+        yield fp if os.fstat(fp.fileno()).st_nlink > 0 else None
+
+
+def _read_local(path: str) -> Entry | None:
+    with _flocked(path, "rb", exclusive=False) as fp:
+        if fp is None:
+            return None
+        data = fp.read()
+        written = os.fstat(fp.fileno()).st_mtime
+    age = max(0.0, _local_now(os.path.dirname(path)) - written)
+    return Entry(data, hashlib.md5(data).hexdigest(), age)
+
+
+def _replace_local(path: str, data: bytes, tag: str) -> bool:
+    with _flocked(path, "r+b", exclusive=True) as fp:
+        if fp is None or hashlib.md5(fp.read()).hexdigest() != tag:
+            return False
+        fd = fp.fileno()
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+        return True
+
+
+def _remove_local(path: str, tag: str) -> bool:
+    with _flocked(path, "rb", exclusive=True) as fp:
+        if fp is None or hashlib.md5(fp.read()).hexdigest() != tag:
+            return False
+        os.remove(path)
+    # the version folder and the database folder, if now empty
+    for folder in (os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
+    return True
+
+
+def _local_now(folder: str) -> float:
+    r"""Now, by the clock of the file system that holds ``folder``."""
+    fd, path = tempfile.mkstemp(
+        dir=folder, prefix=f".now{owners.tag()}-", suffix=".partial"
+    )
+    try:
+        return os.fstat(fd).st_mtime
+    finally:
+        os.close(fd)
+        _remove_quietly(path)
 
 
 def _remove_quietly(path: str) -> None:

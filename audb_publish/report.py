@@ -48,6 +48,10 @@ class Report:
         bytes_written: bytes written to the repository
         stages: seconds of each stage, in the order they ran
         seconds: seconds of the whole publish
+        lock: what the claim of the version did
+            about the lock of another publisher, and why:
+            waited for it, took it over or broke it,
+            see :class:`audb_publish.commit.lock.Event`
 
     Examples:
         >>> report = Report(database="db", version="1.0.0", seconds=2.0)
@@ -77,6 +81,7 @@ class Report:
     bytes_written: int = 0
     stages: dict[str, float] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
+    lock: list[str] = dataclasses.field(default_factory=list)
     _start: float = dataclasses.field(default_factory=time.perf_counter, repr=False)
 
     def stage_done(self, name: str, start: float) -> float:
@@ -166,5 +171,6 @@ class Report:
                 f"({self.bytes_written / 1e6:.1f} MB), "
                 f"{self.archives_skipped + self.files_skipped} already there",
                 f"  stages: {stages or 'none'}",
+                *(f"  lock: {event}" for event in self.lock),
             ]
         )

@@ -42,8 +42,8 @@ import audbackend
 
 from audb_publish import hashing
 from audb_publish import layout
-from audb_publish.commit.lock import LOCK_FILE
 from audb_publish.layout import DEPENDENCY_FILE
+from audb_publish.layout import LOCK_FILE
 from audb_publish.remote import Remote
 from audb_publish.scheduler import Jobs
 from audb_publish.scheduler import Scheduler

@@ -17,7 +17,8 @@ so that a failed publish can simply be run again.
 
 The version lock (:mod:`audb_publish.commit.lock`)
 keeps a second publisher of the same version out
-from before the first upload to after the header.
+from before the first upload to after the header,
+and is checked to be still this publish's before the commit.
 
 """
 
@@ -31,6 +32,8 @@ import audb
 
 from audb_publish.commit.lock import VersionLock
 from audb_publish.commit.lock import VersionLockedError
+from audb_publish.commit.lock import VersionLockLostError
+from audb_publish.commit.lock import unlock
 from audb_publish.remote import DEPENDENCY_FILE
 from audb_publish.remote import HEADER_FILE
 from audb_publish.remote import Remote
@@ -38,8 +41,10 @@ from audb_publish.remote import Remote
 __all__ = [
     "RepositoryChangedError",
     "VersionLock",
+    "VersionLockLostError",
     "VersionLockedError",
     "commit",
+    "unlock",
 ]
 
 
@@ -59,8 +64,9 @@ def commit(
     db_root: str,
     name: str,
     version: str,
+    lock: VersionLock | None = None,
 ) -> None:
-    r"""Check the files put, put the dependency table, then the header.
+    r"""Check the files put and the lock, put the dependency table, then the header.
 
     Afterwards ``db_root`` holds the new dependency table,
     as after :func:`audb.publish`.
@@ -71,8 +77,10 @@ def commit(
         db_root: database root
         name: database name
         version: version to publish
+        lock: the claim of ``version``, checked to be still this publish's
 
     Raises:
+        VersionLockLostError: if the lock is no longer this publish's
         RepositoryChangedError: if a file this publish put
             is missing or changed in the repository
         RuntimeError: if a header of ``version`` is there,
@@ -83,6 +91,8 @@ def commit(
 
     """
     check_puts(remote)
+    if lock is not None:
+        lock.check()
     header = f"/{name}/{HEADER_FILE}"
     exists = RuntimeError(
         f"A version '{version}' already exists for database '{name}'."
