@@ -23,6 +23,7 @@ import tempfile
 import audb
 
 from audb_publish import layout
+from audb_publish import owners
 from audb_publish.checksum_cache import ChecksumCache
 from audb_publish.pipeline import scan_all
 from audb_publish.plan import Plan
@@ -225,7 +226,7 @@ def dry_run(
 
     """
     check_versions(version, previous_version)
-    with tempfile.TemporaryDirectory(prefix="audb-publish-dry-run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=owners.temp_prefix()) as tmp:
         basis = check_basis(db_root, version, repository, previous_version)
         with Scheduler(
             num_workers, verbose=verbose, desc=f"Dry run {version}"

@@ -92,6 +92,23 @@ def owner(name: str) -> tuple[str, int] | None:
     return match["host"], int(match["pid"])
 
 
+def temp_prefix(*, hidden: bool = False) -> str:
+    r"""Start of the name of a temporary folder of this process.
+
+    Args:
+        hidden: start the name with a dot
+
+    Returns:
+        prefix for :func:`tempfile.mkdtemp`
+
+    Examples:
+        >>> temp_prefix().startswith(f"audb-publish@{host()}@")
+        True
+
+    """
+    return f"{'.' if hidden else ''}{TEMP_PREFIX}{tag()}@"
+
+
 def temp_folder(*, dir: str | None = None, hidden: bool = False) -> str:
     r"""Create a temporary folder named after this process.
 
@@ -109,8 +126,7 @@ def temp_folder(*, dir: str | None = None, hidden: bool = False) -> str:
         >>> os.rmdir(folder)
 
     """
-    prefix = f"{'.' if hidden else ''}{TEMP_PREFIX}{tag()}@"
-    return tempfile.mkdtemp(prefix=prefix, dir=dir)
+    return tempfile.mkdtemp(prefix=temp_prefix(hidden=hidden), dir=dir)
 
 
 def process_start(pid: int) -> float | None:

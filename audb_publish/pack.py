@@ -22,6 +22,7 @@ import tempfile
 
 from audb_publish import compression as compression_
 from audb_publish import integrity
+from audb_publish import owners
 from audb_publish.executors import RemoteRef
 from audb_publish.executors import resolve
 from audb_publish.plan import Put
@@ -135,7 +136,7 @@ def download_missing(remote: Remote, db_root: str, item: Put) -> None:
             files copied so far are removed
 
     """
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix=owners.temp_prefix()) as tmp:
         try:
             remote.get_archive(item.path, tmp, item.missing_version)
             for file in item.missing:

@@ -282,7 +282,9 @@ def publish(
     report = Report(version=version)
     start = time.perf_counter()
     basis = check_basis(db_root, version, repository, previous_version)
-    owners.sweep()  # temporary folders of publishes on this host that are gone
+    # temporary folders of publishes on this host that are gone
+    owners.sweep()
+    owners.sweep(db_root, hidden=True)
     with Scheduler(
         num_workers, verbose=verbose, desc=f"Publish {version}", scheduler=scheduler
     ) as workers:

@@ -13,7 +13,10 @@ A reader of the layout of :mod:`audb_publish.layout`:
   a few KB per archive, from the end of the file);
   an archive of the verified version holds nothing else;
   an archive of an earlier version may also hold files
-  the table now takes from a newer archive.
+  the table now takes from a newer archive;
+* the folders of the version hold nothing else:
+  no lock of a publish, no partial file of a publish that was killed,
+  no file the table does not name.
 
 With ``deep=True``,
 every member the table names is streamed
@@ -42,6 +45,7 @@ import audbackend
 
 from audb_publish import hashing
 from audb_publish import layout
+from audb_publish import owners
 from audb_publish.layout import DEPENDENCY_FILE
 from audb_publish.layout import LOCK_FILE
 from audb_publish.remote import Remote
@@ -59,8 +63,11 @@ class Problem:
         kind: ``"missing"`` (an archive or file),
             ``"missing member"``, ``"extra member"``,
             ``"wrong checksum"``, ``"unreadable"``,
-            or ``"extra"`` (the lock of a publish of the version
-            that is running or was killed)
+            or ``"extra"`` (a file in a folder of the version
+            the table does not name:
+            the lock of a publish of the version
+            that is running or was killed,
+            a partial file of a killed publish, or any other file)
         path: backend path, e.g. ``/db/media/1.0.0/a.zip``
         detail: the member, or what was found
 
@@ -213,14 +220,12 @@ def verify(
                 f"There is no version '{version}' of database '{name}' "
                 f"in repository '{repository.name}'."
             )
-        if remote.exists(f"/{name}/{LOCK_FILE}", version):
-            path = remote.path(f"/{name}/{LOCK_FILE}", version)
-            result.problems.append(Problem("extra", path, "a lock of a publish"))
         deps = _dependencies(remote, name, version, result)
         if deps is None:
             return result
         expected = _expected(deps, name, version)
         present = _present(remote, expected, result)
+        result.problems += _extras(remote, expected, name, version)
         with Scheduler(num_workers, verbose=verbose, desc=f"Verify {version}") as pool:
             total = sum(present.values()) if deep else 0
             pool.display.phase("verify", total_bytes=total, total_files=len(expected))
@@ -241,7 +246,7 @@ def _dependencies(
 ) -> audb.Dependencies | None:
     r"""The dependency table of the version, ``None`` if it cannot be read."""
     path = layout.dependencies(name)
-    with tempfile.TemporaryDirectory(prefix="audb-publish-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=owners.temp_prefix()) as tmp:
         local = os.path.join(tmp, DEPENDENCY_FILE)
         try:
             data = remote.read(path, version)
@@ -297,6 +302,28 @@ def _present(
             result.problems.append(Problem("missing", path))
         result.files += 1
     return present
+
+
+def _extras(
+    remote: Remote, expected: list[_Expected], name: str, version: str
+) -> list[Problem]:
+    r"""Files in the folders of ``version`` that the table does not name."""
+    named = {remote.path(item.path, item.version) for item in expected}
+    named.add(remote.path(layout.dependencies(name), version))
+    problems = []
+    for folder in layout.version_folders(name, version):
+        for path in remote.files(folder, partial=True):
+            if path in named:
+                continue
+            file = path.rsplit("/", 1)[1]
+            if file == LOCK_FILE:
+                detail = "a lock of a publish"
+            elif file.endswith(".partial"):
+                detail = "a partial file"
+            else:
+                detail = "not in the dependency table"
+            problems.append(Problem("extra", path, detail))
+    return problems
 
 
 def _check(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -97,10 +98,17 @@ def environment(repositories, backend: str, tmp_path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.parametrize("stale", [False, True])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_racing_publishers_never_mix(backend, repositories, tmp_path):
-    r"""Two processes publish different content as one version: one wins."""
-    name = f"race-{backend[:2]}"
+def test_racing_publishers_never_mix(backend, stale, repositories, tmp_path):
+    r"""Two processes publish different content as one version: one wins.
+
+    With ``stale``, both find the lock of a publish that was killed,
+    and both take it over at the same moment.
+
+    """
+    name = f"race-{backend[:2]}{'-stale' if stale else ''}"
+    killed = dataclasses.replace(Holder.here(), pid=_dead_pid())
     for trial in range(TRIALS):  # a repository per trial, on one host
         if backend == "file-system":
             host = str(tmp_path / "host")
@@ -108,6 +116,10 @@ def test_racing_publishers_never_mix(backend, repositories, tmp_path):
         else:
             server = repositories._request.getfixturevalue("seaweedfs")
             host = server.repository(f"{name}-{trial}").host
+        if stale:
+            repository = audb.Repository(f"{name}-{trial}", host, backend)
+            with Remote(repository.create_backend_interface()) as remote:
+                assert remote.create("/race/db.lock", "1.0.0", killed.encode())
     roots = []
     for me in range(2):
         race_db(str(tmp_path / f"src{me}"), seed=me)
@@ -155,6 +167,13 @@ def test_racing_publishers_never_mix(backend, repositories, tmp_path):
         assert not locks(repository)
 
 
+def _dead_pid() -> int:
+    r"""ID of a process of this host that ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def kill_while_holding_the_lock(root, repository, env) -> int:
     r"""Start a publish, SIGKILL it once it holds the lock; return its PID."""
     script = os.path.join(root, "..", "killed.py")
@@ -185,9 +204,10 @@ def kill_while_holding_the_lock(root, repository, env) -> int:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_stale_lock_names_its_holder_and_breaks_on_request(
-    backend, repositories, template, tmp_path, capsys
+def test_lock_of_a_killed_publish_is_taken_over(
+    backend, repositories, template, tmp_path, caplog
 ):
+    r"""SIGKILL while holding the lock: a plain rerun takes it over and completes."""
     expected = repositories.new(backend)
     root = str(tmp_path / "clean")
     shutil.copytree(template, root)
@@ -198,23 +218,45 @@ def test_stale_lock_names_its_holder_and_breaks_on_request(
     env = environment(repositories, backend, tmp_path)
     pid = kill_while_holding_the_lock(root, repository, env)
     cache = str(tmp_path / "cache")
+    with caplog.at_level("WARNING", "audb_publish"):
+        publish(root, repository, cache, previous_version=None)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert f"taking over the lock of equiv 1.0.0 held by process {pid}" in warning
+    assert f"on host '{socket.gethostname()}'" in warning
+    assert f"process {pid} no longer runs on this host" in warning
+    assert_same_repository(expected, repository, tmp_path)
+    assert not locks(repository)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_break_lock_removes_a_live_lock(
+    backend, repositories, template, tmp_path, capsys, caplog
+):
+    r"""The last resort still works: it removes a lock that is not stale."""
+    repository = repositories.new(backend)
+    root = str(tmp_path / "db")
+    shutil.copytree(template, root)
+    cache = str(tmp_path / "cache")
+    elsewhere = dataclasses.replace(Holder.here(), host="elsewhere")
+    with Remote(repository.create_backend_interface()) as remote:
+        assert remote.create("/equiv/db.lock", "1.0.0", elsewhere.encode())
     with pytest.raises(VersionLockedError) as error:
         publish(root, repository, cache, previous_version=None)
-    message = str(error.value)
-    assert f"process {pid} of user" in message
-    assert f"on host '{socket.gethostname()}'" in message
-    assert f"Process {pid} no longer runs on this host." in message
-    assert "break_lock=True" in message
-    assert "/equiv/1.0.0/db.lock" in message
+    assert "on host 'elsewhere'" in str(error.value)
+    assert "/equiv/1.0.0/db.lock" in str(error.value)
     assert headers(repository) == []
-    # the CLI says the same, with exit code 1
     args = ["publish", root, "1.0.0", "--repository", repository.name]
     args += [repository.host, repository.backend, "--previous-version", "none"]
     with only_repository(repository, cache):
         assert cli.main([*args, "--quiet"]) == 1
-    assert "break_lock=True (CLI: --break-lock)" in capsys.readouterr().err
-    publish(root, repository, cache, previous_version=None, break_lock=True)
-    assert_same_repository(expected, repository, tmp_path)
+    assert "audb-publish unlock" in capsys.readouterr().err
+    with caplog.at_level("INFO", "audb_publish"):
+        publish(root, repository, cache, previous_version=None, break_lock=True)
+    assert "breaking the lock of equiv 1.0.0 held by" in caplog.text
+    (report,) = [r.report for r in caplog.records if hasattr(r, "report")]
+    assert report.lock == [
+        f"broken the lock of {elsewhere}: break_lock=True",
+    ]
     assert not locks(repository)
 
 

@@ -30,6 +30,7 @@ import tempfile
 
 import audb
 
+from audb_publish import owners
 from audb_publish.commit.lock import VersionLock
 from audb_publish.commit.lock import VersionLockedError
 from audb_publish.commit.lock import VersionLockLostError
@@ -99,7 +100,9 @@ def commit(
     )
     if remote.exists(header, version):  # before the dependency table is replaced
         raise exists
-    with tempfile.TemporaryDirectory(dir=db_root, prefix=".audb-publish-") as tmp:
+    with tempfile.TemporaryDirectory(
+        dir=db_root, prefix=owners.temp_prefix(hidden=True)
+    ) as tmp:
         deps_file = os.path.join(tmp, DEPENDENCY_FILE)
         deps.save(deps_file)
         remote.put_file(deps_file, f"/{name}/{DEPENDENCY_FILE}", version)
