@@ -1,9 +1,9 @@
-"""What the version lock and the check before commit cost (issue 14).
+"""What the version lock and the check before commit cost (issues 14 and 20).
 
 Usage::
 
     python benchmarks/commit_check.py [--scale 0.5] [--runs 3] [--workers 8]
-        [--out docs/benchmarks/commit_check]
+        [--lease 60] [--out docs/benchmarks/commit_check]
 
 Per shape (wav, small), backend (file system, SeaweedFS S3) and run,
 the shape is published as 1.0.0 to a fresh repository by ``audb_publish.publish``,
@@ -14,7 +14,11 @@ timed as a whole, while the steps that issue 14 added are timed inside it:
 * release: reading the lock back and removing it;
 * check: comparing every file put with the repository
   (``os.stat`` per file on the file system, one listing per folder on S3);
-* header test: the one look for a header before the dependency table is put.
+* header test: the one look for a header before the dependency table is put;
+* renew: the renewals of the lease (issue 20), every third of ``--lease``,
+  each a read of the lock and a conditional rewrite (two requests),
+  in a thread of their own beside the publish.
+  They are counted, and reported as requests per minute of publishing.
 
 The stamps of the files put cost no request:
 on the file system they come from the ``os.stat`` a put takes anyway,
@@ -47,7 +51,7 @@ import report
 
 SHAPES = ("wav", "small")
 BACKENDS = ("file-system", "s3")
-STEPS = ("claim", "release", "check", "header test")
+STEPS = ("claim", "release", "check", "header test", "renew")
 
 
 class Timers:
@@ -55,6 +59,7 @@ class Timers:
 
     def __init__(self):
         self.seconds: collections.Counter = collections.Counter()
+        self.calls: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
 
     def wrap(self, owner, name: str, step: str, when=lambda *args: True) -> None:
@@ -69,6 +74,7 @@ class Timers:
             finally:
                 with self._lock:
                     self.seconds[step] += time.perf_counter() - start
+                    self.calls[step] += 1
 
         setattr(owner, name, timed)
 
@@ -83,6 +89,7 @@ def instrument() -> Timers:
     timers.wrap(lock_module.VersionLock, "claim", "claim")
     timers.wrap(lock_module.VersionLock, "release", "release")
     timers.wrap(commit_module, "check_puts", "check")
+    timers.wrap(lock_module.VersionLock, "_renew", "renew")
 
     def header_test(*args) -> bool:  # the test in commit(), not the claim's
         return sys._getframe(2).f_code.co_name == "commit"
@@ -120,6 +127,7 @@ def measure(shape, backend, source, timers, workers, run, tmp, server) -> dict:
     audb.config.REPOSITORIES = [repository]
     audb.config.CACHE_ROOT = os.path.join(folder, "cache")
     timers.seconds.clear()
+    timers.calls.clear()
     start = time.perf_counter()
     audb_publish.publish(
         root,
@@ -132,7 +140,15 @@ def measure(shape, backend, source, timers, workers, run, tmp, server) -> dict:
     seconds = time.perf_counter() - start
     shutil.rmtree(folder)
     steps = {step: timers.seconds[step] for step in STEPS}
-    return {"shape": shape, "backend": backend, "seconds": seconds, **steps}
+    renewals = timers.calls["renew"]
+    return {
+        "shape": shape,
+        "backend": backend,
+        "seconds": seconds,
+        **steps,
+        "renewals": renewals,
+        "requests_per_minute": 2 * renewals / seconds * 60,
+    }
 
 
 def main() -> None:
@@ -140,10 +156,13 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.5)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--lease", type=float, default=60.0)
     parser.add_argument("--out", default="docs/benchmarks/commit_check")
     args = parser.parse_args()
+    from audb_publish.commit import VersionLock
     from audb_publish.testing import SeaweedFS
 
+    VersionLock.LEASE = args.lease
     timers = instrument()
     tmp = tempfile.mkdtemp()
     records = []
@@ -173,12 +192,13 @@ def main() -> None:
         *[f"- **{key}**: {value}" for key, value in report.machine_info().items()],
         f"- **command**: `python {' '.join(sys.argv)}`",
         f"- **runs**: {args.runs}, medians; num_workers {args.workers}; "
-        f"shapes at scale {args.scale:g}, published as 1.0.0 to a fresh repository",
+        f"shapes at scale {args.scale:g}, published as 1.0.0 to a fresh repository; "
+        f"lease {args.lease:g} s (renewed every {args.lease / 3:g} s)",
         "",
         "| shape | backend | files | publish s | "
         + " | ".join(f"{step} ms" for step in STEPS)
-        + " | share of the publish |",
-        "|---|---|---|---|" + "---|" * len(STEPS) + "---|",
+        + " | share of the publish | renewals | renewal requests per minute |",
+        "|---|---|---|---|" + "---|" * len(STEPS) + "---|---|---|",
     ]
     for shape in SHAPES:
         for backend in BACKENDS:
@@ -187,7 +207,7 @@ def main() -> None:
             ]
             median = {
                 key: statistics.median(r[key] for r in group)
-                for key in ("seconds", *STEPS)
+                for key in ("seconds", *STEPS, "renewals", "requests_per_minute")
             }
             share = statistics.median(
                 sum(r[step] for step in STEPS) / r["seconds"] for r in group
@@ -196,11 +216,14 @@ def main() -> None:
                 f"| {shape} | {backend} | {group[0]['files']} "
                 f"| {median['seconds']:.2f} | "
                 + " | ".join(f"{1000 * median[step]:.1f}" for step in STEPS)
-                + f" | {share:.2%} |"
+                + f" | {share:.2%} | {median['renewals']:g} "
+                f"| {median['requests_per_minute']:.1f} |"
             )
     lines += [
         "",
         "Stamps are summed over worker threads, so their share is an upper bound.",
+        "Renewals run in a thread of their own while the publish goes on;",
+        "their time is counted in the share all the same.",
         "",
     ]
     out = Path(args.out)
