@@ -32,6 +32,7 @@ import audb
 import audbackend
 
 from audb_publish import executors
+from audb_publish import options
 from audb_publish.commit import unlock
 from audb_publish.dry_run import dry_run
 from audb_publish.patching import patched
@@ -123,52 +124,12 @@ def parser() -> argparse.ArgumentParser:
         help="publish a database",
         description="Publish a database, as audb.publish() does.",
     )
-    _database_arguments(pub)
-    pub.add_argument(
-        "--pipeline",
-        action="store_true",
-        help="put each archive as soon as its files are scanned, "
-        "while other files are still scanned, instead of scanning everything "
-        "first; at most --num-workers archives are on local disk at once",
-    )
-    pub.add_argument(
-        "--compression",
-        default="auto",
-        help="compression inside archives: 'auto' stores FLAC, MP3, OGG "
-        "and deflates the rest with ISA-L or zlib-ng where measured faster "
-        "and at most 0.2%% larger than zlib level 6; "
-        "'zlib' deflates all with zlib level 6 as audb.publish, "
-        "'deflate' with ISA-L, 'store' not at all, 1-3 with that ISA-L level",
-    )
-    pub.add_argument(
-        "--quiet", action="store_true", help="show no progress, only the result"
-    )
+    _database_arguments(pub, options.KEYWORDS)
     pub.add_argument(
         "--report",
         metavar="FILE",
         help="write what the publish did as JSON to FILE "
         "(fields: see audb_publish.report.Report)",
-    )
-    pub.add_argument(
-        "--scheduler",
-        default="threads",
-        help="where scan and put jobs run: 'threads', 'processes', "
-        "or the address of a Dask scheduler, e.g. tcp://host:8786",
-    )
-    pub.add_argument(
-        "--lock-timeout",
-        type=_seconds,
-        default=0.0,
-        metavar="SECONDS",
-        help="wait up to SECONDS for another publish of this version "
-        "to finish or go stale, instead of failing at once (default: 0)",
-    )
-    pub.add_argument(
-        "--break-lock",
-        action="store_true",
-        help="remove the lock of another publish of this version first; "
-        "the last resort: a stale lock is taken over without it, "
-        "and 'unlock' removes one lock by its token",
     )
 
     plan = commands.add_parser(
@@ -178,10 +139,7 @@ def parser() -> argparse.ArgumentParser:
         "and tell what it would put, without writing anything. "
         "Exits with 1 and publish's error if the database cannot be published.",
     )
-    _database_arguments(plan)
-    plan.add_argument(
-        "--quiet", action="store_true", help="show no progress, only the result"
-    )
+    _database_arguments(plan, options.DRY_RUN)
     plan.add_argument(
         "--json",
         action="store_true",
@@ -213,7 +171,7 @@ def parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--num-workers",
-        type=_positive_int,
+        type=options.flag_type("num_workers"),
         default=cores(),
         help="most archives checked at a time "
         "(default: the cores this process may use, here %(default)s)",
@@ -252,8 +210,15 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
-def _database_arguments(command: argparse.ArgumentParser) -> None:
-    r"""Arguments of ``publish`` and ``plan``: database, version, repository."""
+def _database_arguments(
+    command: argparse.ArgumentParser, names: tuple[str, ...]
+) -> None:
+    r"""Arguments of ``publish`` and ``plan``: database, version, repository.
+
+    Then the flags of the options ``names``,
+    see :func:`audb_publish.options.add_flags`.
+
+    """
     command.add_argument("db_root", help="root folder of the database")
     command.add_argument("version", help="version to publish")
     command.add_argument(
@@ -276,43 +241,7 @@ def _database_arguments(command: argparse.ArgumentParser) -> None:
         default="latest",
         help="version this one is based on, 'latest' or 'none'",
     )
-    command.add_argument(
-        "--num-workers",
-        type=_positive_int,
-        default=cores(),
-        help="most jobs at a time: hashing and compressing run on at most "
-        "the cores of this process, uploads and S3 requests on up to this number "
-        "(default: the cores this process may use, here %(default)s)",
-    )
-    command.add_argument(
-        "--no-checksum-cache",
-        dest="checksum_cache",
-        action="store_false",
-        help="read every media file, table and attachment, "
-        "instead of taking the checksums of unchanged ones "
-        "from the checksum cache below audb's cache root (which is used "
-        "without this flag)",
-    )
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not '{value}'")
-    return seconds
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not '{value}'")
-    return number
+    options.add_flags(command, names)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -599,9 +528,7 @@ def plan_command(args: argparse.Namespace) -> int:
             args.version,
             repository,
             previous_version=previous,
-            num_workers=args.num_workers,
-            verbose=not args.quiet,
-            checksum_cache=args.checksum_cache,
+            **options.from_flags(args, options.DRY_RUN),
         )
     print(run.to_json() if args.json else run.summary())
     return 0
@@ -618,23 +545,13 @@ def publish_command(args: argparse.Namespace) -> int:
 
     """
     repository, lookup, previous = _database(args)
-    compression = args.compression
-    if compression.isdigit():
-        compression = int(compression)
     with repositories(lookup), capture_report() as reports:
         deps = publish(
             args.db_root,
             args.version,
             repository,
             previous_version=previous,
-            num_workers=args.num_workers,
-            verbose=not args.quiet,
-            pipeline=args.pipeline,
-            compression=compression,
-            checksum_cache=args.checksum_cache,
-            break_lock=args.break_lock,
-            scheduler=args.scheduler,
-            lock_timeout=args.lock_timeout,
+            **options.from_flags(args, options.KEYWORDS),
         )
     print(f"published {args.version}: {len(deps)} files in the dependency table")
     (report,) = reports

@@ -390,6 +390,33 @@ def storage_signature(
     return seen
 
 
+def check_scheduler(scheduler: object) -> None:
+    r"""Check the ``scheduler`` argument of :func:`audb_publish.publish`.
+
+    Only a string can be checked without :mod:`distributed`;
+    another object is checked by :func:`executor`.
+
+    Args:
+        scheduler: ``"threads"``, ``"processes"``,
+            the address of a Dask scheduler,
+            or a :class:`distributed.Client`
+
+    Raises:
+        ValueError: if it is a string and none of these
+
+    Examples:
+        >>> check_scheduler("tcp://host:8786")
+        >>> check_scheduler("dask")
+        Traceback (most recent call last):
+        ...
+        ValueError: 'scheduler' must be 'threads', 'processes', a distributed.Client or the address of a Dask scheduler, not 'dask'.
+
+    """  # noqa: E501
+    if isinstance(scheduler, str) and scheduler not in (THREADS, PROCESSES):
+        if "://" not in scheduler:
+            raise ValueError(f"{_SCHEDULERS}, not '{scheduler}'.")
+
+
 def executor(scheduler, num_workers: int) -> Executor | None:
     r"""Executor for the ``scheduler`` argument of :func:`audb_publish.publish`.
 
@@ -414,13 +441,11 @@ def executor(scheduler, num_workers: int) -> Executor | None:
         True
 
     """
-    if isinstance(scheduler, str):
-        if scheduler == THREADS:
-            return None
-        if scheduler == PROCESSES:
-            return ProcessExecutor(max(1, min(num_workers, cores())))
-        if "://" not in scheduler:
-            raise ValueError(f"{_SCHEDULERS}, not '{scheduler}'.")
+    check_scheduler(scheduler)
+    if isinstance(scheduler, str) and scheduler == THREADS:
+        return None
+    if isinstance(scheduler, str) and scheduler == PROCESSES:
+        return ProcessExecutor(max(1, min(num_workers, cores())))
     try:
         import distributed
     except ImportError:

@@ -23,8 +23,9 @@ import sys
 import audb
 import audb.core.publish
 
-from audb_publish import compression
-from audb_publish.publish import KEYWORDS
+from audb_publish.options import ENVIRONMENT
+from audb_publish.options import KEYWORDS
+from audb_publish.options import OPTION
 from audb_publish.publish import publish
 
 _ORIGINAL = audb.core.publish.publish
@@ -36,58 +37,6 @@ OPTIONS_VARIABLE = "AUDB_PUBLISH_OPTIONS"
 r"""Environment variable with defaults of the patch."""
 
 _OFF = ("", "0", "false", "no", "off")
-_BOOLEANS = {
-    "true": True,
-    "1": True,
-    "yes": True,
-    "false": False,
-    "0": False,
-    "no": False,
-}
-
-
-def _parse_bool(value: str) -> bool:
-    return _BOOLEANS[value.lower()]
-
-
-def _parse_workers(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
-
-
-def _parse_compression(value: str) -> str | int:
-    parsed = int(value) if value.isdigit() else value
-    compression.check(parsed)
-    return parsed
-
-
-def _parse_seconds(value: str) -> float:
-    seconds = float(value)
-    if not seconds >= 0:
-        raise ValueError(value)
-    return seconds
-
-
-def _parse_scheduler(value: str) -> str:
-    if value not in ("threads", "processes") and "://" not in value:
-        raise ValueError(value)
-    return value
-
-
-_OPTION_PARSERS = {
-    "pipeline": (_parse_bool, "true or false"),
-    "verbose": (_parse_bool, "true or false"),
-    "checksum_cache": (_parse_bool, "true or false"),
-    "num_workers": (_parse_workers, "a positive integer"),
-    "compression": (_parse_compression, "auto, zlib, deflate, store, 1, 2 or 3"),
-    "scheduler": (
-        _parse_scheduler,
-        "threads, processes or the address of a Dask scheduler",
-    ),
-    "lock_timeout": (_parse_seconds, "0 or more seconds"),
-}
 
 
 def patch(**defaults) -> None:
@@ -170,21 +119,18 @@ def options_from_environment(text: str | None = None) -> dict:
             continue
         key, sep, value = pair.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in _OPTION_PARSERS:
+        if not sep or key not in ENVIRONMENT:
             raise ValueError(
                 f"{OPTIONS_VARIABLE}: {pair!r} is not one of "
-                + ", ".join(f"{name}=..." for name in _OPTION_PARSERS)
+                + ", ".join(f"{name}=..." for name in ENVIRONMENT)
                 + "."
             )
         if key in options:
             raise ValueError(f"{OPTIONS_VARIABLE}: {key!r} is given twice.")
-        parse, expected = _OPTION_PARSERS[key]
         try:
-            options[key] = parse(value.strip())
-        except (KeyError, ValueError):
-            raise ValueError(
-                f"{OPTIONS_VARIABLE}: {key!r} must be {expected}, not {value!r}."
-            ) from None
+            options[key] = OPTION[key].from_text(value.strip())
+        except ValueError as error:
+            raise ValueError(f"{OPTIONS_VARIABLE}: {key!r} {error}.") from None
     return options
 
 
@@ -203,7 +149,7 @@ def patch_from_environment() -> None:
         >>> audb.publish("db", "1.0.0")
         Traceback (most recent call last):
         ...
-        ValueError: AUDB_PUBLISH_OPTIONS: 'speed=11' is not one of pipeline=..., verbose=..., checksum_cache=..., num_workers=..., compression=..., scheduler=....
+        ValueError: AUDB_PUBLISH_OPTIONS: 'speed=11' is not one of num_workers=..., verbose=..., pipeline=..., compression=..., checksum_cache=..., scheduler=....
         >>> del os.environ["AUDB_PUBLISH_OPTIONS"]
         >>> unpatch()
 

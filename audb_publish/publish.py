@@ -47,21 +47,6 @@ from audb_publish.validate import validate
 
 logger = logging.getLogger("audb_publish")
 
-KEYWORDS = (
-    "archives",
-    "previous_version",
-    "cache_root",
-    "num_workers",
-    "verbose",
-    "pipeline",
-    "compression",
-    "checksum_cache",
-    "break_lock",
-    "scheduler",
-    "lock_timeout",
-)
-r"""Keyword arguments of :func:`publish`."""
-
 
 def publish(
     db_root: str,

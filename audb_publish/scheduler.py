@@ -51,6 +51,26 @@ from audb_publish.threads import cores
 from audb_publish.threads import running
 
 
+def check_num_workers(num_workers: int | None) -> None:
+    r"""Check ``num_workers``.
+
+    Args:
+        num_workers: limit of work in parallel, ``None`` for five per CPU
+
+    Raises:
+        ValueError: if it is smaller than 1
+
+    Examples:
+        >>> check_num_workers(0)
+        Traceback (most recent call last):
+        ...
+        ValueError: 'num_workers' must be at least 1, not 0.
+
+    """
+    if num_workers is not None and num_workers < 1:
+        raise ValueError(f"'num_workers' must be at least 1, not {num_workers}.")
+
+
 class Display:
     r"""One progress display for all workers: bytes, files, rate and ETA.
 
@@ -258,10 +278,9 @@ class Scheduler:
         desc: str = "",
         scheduler: object = "threads",
     ):
+        check_num_workers(num_workers)
         if num_workers is None:
             num_workers = (os.cpu_count() or 1) * 5
-        if num_workers < 1:
-            raise ValueError(f"'num_workers' must be at least 1, not {num_workers}.")
         self.num_workers = num_workers
         self.cores = min(num_workers, cores())
         r"""Number of jobs that compute at a time."""

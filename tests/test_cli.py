@@ -337,7 +337,7 @@ def test_options_from_environment(text, expected):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("pipeline", "'pipeline' is not one of pipeline=..."),
+        ("pipeline", "'pipeline' is not one of num_workers=..., verbose=..."),
         ("speed=11", "'speed=11' is not one of"),
         ("pipeline=true pipeline=false", "'pipeline' is given twice"),
         ("num_workers=0", "'num_workers' must be a positive integer, not '0'"),
