@@ -13,18 +13,36 @@ and it can fail as a network or a server fails:
   and come back with :meth:`Relay.restore`;
 * answer a share of requests itself with ``503 SlowDown``;
 * drop a share of answers after the server did the work;
-* hold every message for a delay in each direction.
+* hold every message for a delay in each direction;
+* limit the bytes per second in each direction,
+  shared by all connections, as a link does.
 
 Traffic goes to loopback only.
+For benchmarks, run it in a process of its own,
+so that its threads do not compete for the GIL
+with the code measured::
+
+    python -m audb_publish.relay 127.0.0.1:8333 --delay 0.025 --rate 100e6 \
+        --counters counters.json
+
+prints the address to connect to on its first line of output
+and serves until SIGTERM or SIGINT,
+then writes its counters as JSON
+(:meth:`Relay.counters`) to the ``--counters`` file,
+or prints them if there is none.
 
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import contextlib
+import json
 import random
+import signal
 import socket
+import sys
 import threading
 import time
 
@@ -52,12 +70,20 @@ class Relay:
         slow_down: share of requests answered with ``503 SlowDown``
         drop: share of answers dropped after the server answered
         seed: seed of the random choices
+        rate: bytes per second in each direction,
+            shared by all connections;
+            ``None`` for no limit
+
+    Raises:
+        ValueError: if ``rate`` is not positive
 
     Examples:
         >>> with Relay("127.0.0.1:9") as relay:
         ...     relay.down_at("PUT", 1)
         ...     relay.requests["PUT"]
         0
+        >>> Relay("127.0.0.1:9", delay=0.025, rate=100e6).counters()
+        {'requests': {}, 'connections': 0, 'bytes_up': 0, 'bytes_down': 0}
 
     """
 
@@ -69,10 +95,14 @@ class Relay:
         slow_down: float = 0.0,
         drop: float = 0.0,
         seed: int = 0,
+        rate: float | None = None,
     ):
+        if rate is not None and not rate > 0:
+            raise ValueError(f"rate must be positive or None, not {rate!r}")
         address, _, port = target.rpartition(":")
         self._address = (address, int(port))
         self.delay = delay
+        self.rate = rate
         self.slow_down = slow_down
         self.drop = drop
         self.requests: collections.Counter = collections.Counter()
@@ -87,6 +117,8 @@ class Relay:
         self._fail: tuple[str, int] | None = None
         self.down = False
         r"""``True`` once the relay went down, until :meth:`restore`."""
+        self._up = Link(rate)
+        self._down = Link(rate)
 
     def __enter__(self) -> Relay:
         self.start()
@@ -101,6 +133,32 @@ class Relay:
         if self._port is None:
             raise RuntimeError("The relay has not been started.")
         return f"{LOCALHOST}:{self._port}"
+
+    @property
+    def bytes_up(self) -> int:
+        r"""Bytes forwarded from clients to the server."""
+        return self._up.total
+
+    @property
+    def bytes_down(self) -> int:
+        r"""Bytes forwarded from the server to clients."""
+        return self._down.total
+
+    def counters(self) -> dict:
+        r"""Requests by method, connections and bytes forwarded so far.
+
+        Returns:
+            dictionary with keys
+            ``"requests"``, ``"connections"``, ``"bytes_up"``, ``"bytes_down"``
+
+        """
+        with self._lock:
+            return {
+                "requests": dict(self.requests),
+                "connections": self.connections,
+                "bytes_up": self.bytes_up,
+                "bytes_down": self.bytes_down,
+            }
 
     def start(self) -> None:
         r"""Listen, on the port of the last start if there was one."""
@@ -178,13 +236,13 @@ class Relay:
                     time.sleep(self.delay)
                 if action == "slow down":
                     body = _SLOW_DOWN_BODY
-                    client.sendall(_SLOW_DOWN % (len(body), body))
+                    self._down.send(client, _SLOW_DOWN % (len(body), body))
                     continue
                 if upstream is None:
                     upstream = socket.create_connection(self._address, timeout=60)
                     self._track(upstream)
                     upstream_reader = upstream.makefile("rb")
-                upstream.sendall(request.raw)
+                self._up.send(upstream, request.raw)
                 response = _read_message(upstream_reader, head=request.method == "HEAD")
                 if response is None:
                     return
@@ -192,7 +250,7 @@ class Relay:
                     return
                 if self.delay:
                     time.sleep(self.delay)
-                client.sendall(response.raw)
+                self._down.send(client, response.raw)
                 if response.close:
                     return
         except OSError:
@@ -218,6 +276,62 @@ class Relay:
             if self.drop and self._random.random() < self.drop:
                 return "drop"
         return "forward"
+
+
+class Link:
+    r"""One direction of a link of ``rate`` bytes per second.
+
+    Shared by all connections in that direction:
+    every chunk sent moves the time the link is free again
+    by ``size / rate``,
+    and the sender waits until its chunk went through,
+    so ``n`` bytes take at least ``n / rate`` seconds,
+    whatever the number of connections.
+    Chunks of at most 64 KiB
+    let concurrent connections take turns.
+
+    Args:
+        rate: bytes per second, ``None`` for no limit
+
+    Examples:
+        >>> link = Link(1e6)
+        >>> 0.001 <= link.reserve(1000) <= 0.002
+        True
+        >>> link.total
+        1000
+
+    """
+
+    chunk_size = 64 << 10
+
+    def __init__(self, rate: float | None):
+        self.rate = rate
+        self.total = 0
+        r"""Bytes sent."""
+        self._free = time.monotonic()
+        self._lock = threading.Lock()
+
+    def reserve(self, size: int) -> float:
+        r"""Account for ``size`` bytes and return the seconds to wait."""
+        with self._lock:
+            self.total += size
+            if self.rate is None:
+                return 0.0
+            now = time.monotonic()
+            self._free = max(self._free, now) + size / self.rate
+            return self._free - now
+
+    def send(self, sock: socket.socket, data: bytes) -> None:
+        r"""Send ``data`` on ``sock`` at the rate of the link."""
+        if self.rate is None:
+            self.reserve(len(data))
+            sock.sendall(data)
+            return
+        view = memoryview(data)
+        for start in range(0, len(view), self.chunk_size):
+            chunk = view[start : start + self.chunk_size]
+            time.sleep(self.reserve(len(chunk)))
+            sock.sendall(chunk)
 
 
 class _Message:
@@ -273,3 +387,70 @@ def _read_message(reader, *, request: bool = False, head: bool = False):
 def _shut(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
+
+
+# -- command line -----------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    r"""Run a relay until SIGTERM or SIGINT, then report its counters.
+
+    Args:
+        argv: command line arguments, ``sys.argv[1:]`` if ``None``
+
+    Returns:
+        exit code
+
+    """
+    args = _parser().parse_args(argv)
+    relay = Relay(
+        args.target,
+        delay=args.delay,
+        slow_down=args.slow_down,
+        drop=args.drop,
+        seed=args.seed,
+        rate=args.rate,
+    )
+    stop = threading.Event()
+    handlers = {
+        signum: signal.signal(signum, lambda *_: stop.set())
+        for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        relay.start()
+        print(relay.host, flush=True)
+        stop.wait()
+    finally:
+        relay.stop()
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    text = json.dumps(relay.counters())
+    if args.counters:
+        with open(args.counters, "w") as fp:
+            fp.write(text + "\n")
+    else:
+        print(text, flush=True)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m audb_publish.relay",
+        description="HTTP relay on 127.0.0.1 in front of TARGET "
+        "that delays messages, limits bandwidth and counts requests. "
+        "Prints its address, serves until SIGTERM or SIGINT, "
+        "then writes its counters as JSON.",
+    )
+    add = parser.add_argument
+    add("target", help="address IP:PORT of the server")
+    add("--delay", type=float, default=0.0, help="seconds per message and direction")
+    add("--rate", type=float, help="bytes per second per direction (default: none)")
+    add("--slow-down", type=float, default=0.0, help="share answered 503 SlowDown")
+    add("--drop", type=float, default=0.0, help="share of answers dropped")
+    add("--seed", type=int, default=0, help="seed of the random choices")
+    add("--counters", help="file for the counters (default: print them)")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
