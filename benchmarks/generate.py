@@ -346,6 +346,20 @@ def build_small(root, scale, seed, workers):
     )
 
 
+def build_wav300(root, scale, seed, workers):
+    """WAV of about 300 KB each: 1,000 utterances of 8.5-10.3 s (~300 MB)."""
+    return build_media_shape(
+        root,
+        "bench-wav300",
+        scale,
+        seed,
+        workers,
+        files=1000,
+        ext="wav",
+        durations=lambda rng, n: rng.uniform(8.5, 10.3, n),
+    )
+
+
 def build_flac(root, scale, seed, workers):
     """Already-compressed media: 2,000 FLAC utterances of 1-15 s."""
     return build_media_shape(
@@ -453,6 +467,7 @@ def build_attachments(root, scale, seed, workers):
 BUILDERS = {
     "wav": build_wav,
     "small": build_small,
+    "wav300": build_wav300,
     "flac": build_flac,
     "tables": build_tables,
     "attachments": build_attachments,

@@ -9,6 +9,8 @@ The spec names an action:
   and time only that call
 * ``floor``: MD5 of every file of the database plus one copy (file system)
   or one upload (S3) of the published files, using all cores
+* ``s5cmd``: copy every file of the database raw to the S3 bucket
+  with ``s5cmd cp`` (a peer, not a floor: it hashes and zips nothing)
 * ``prepare``: publish the database as 1.0.0 with upstream,
   load it back with ``audb.load_to()``
   and alter and add 1% of the media
@@ -93,6 +95,7 @@ def run_publish(spec: dict) -> dict:
     publish, extra, collector = publish_function(
         spec["impl"], spec.get("profile", False), spec["workers"]
     )
+    extra.update(spec.get("options", {}))
     start = time.perf_counter()
     publish(
         spec["db_root"],
@@ -190,6 +193,28 @@ def run_floor(spec: dict) -> dict:
     return {"seconds": time.perf_counter() - start, "stages": []}
 
 
+def run_s5cmd(spec: dict) -> dict:
+    """Time ``s5cmd cp`` of the database folder into the bucket."""
+    repo = spec["repository"]
+    environ = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": os.environ["MINIO_ACCESS_KEY"],
+        "AWS_SECRET_ACCESS_KEY": os.environ["MINIO_SECRET_KEY"],
+        "AWS_REGION": "us-east-1",
+    }
+    command = [
+        spec["s5cmd"],
+        "--endpoint-url",
+        f"http://{repo['host']}",
+        "cp",
+        os.path.join(spec["db_root"], "*"),
+        f"s3://{repo['name']}/",
+    ]
+    start = time.perf_counter()
+    subprocess.run(command, env=environ, check=True, stdout=subprocess.DEVNULL)
+    return {"seconds": time.perf_counter() - start, "stages": []}
+
+
 # ---------------------------------------------------------------------------
 # incremental preparation
 
@@ -241,7 +266,12 @@ def peak_rss_kib() -> int:
     return max(own, children)
 
 
-ACTIONS = {"publish": run_publish, "floor": run_floor, "prepare": run_prepare}
+ACTIONS = {
+    "publish": run_publish,
+    "floor": run_floor,
+    "prepare": run_prepare,
+    "s5cmd": run_s5cmd,
+}
 
 
 def main(path: str):
