@@ -54,8 +54,6 @@ import time
 import weakref
 
 import audb
-import minio
-import minio.error
 
 __all__ = ["SeaweedFS", "ThrottlingProxy", "free_port"]
 
@@ -452,6 +450,9 @@ class SeaweedFS:
             self._registered.append(host)
 
     def _create_bucket(self, name: str) -> None:
+        import minio  # an extra, needed only once a server runs
+        import minio.error
+
         client = minio.Minio(self.host, ACCESS_KEY, SECRET_KEY, secure=False)
         try:
             client.make_bucket(name)

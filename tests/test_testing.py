@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import filecmp
 import http.server
+import inspect
 import os
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -574,4 +577,29 @@ def test_token_bucket():
 
 @pytest.mark.skipif(sys.platform != "linux", reason="process groups on Linux")
 def test_signal_group_missing():
-    testing._signal_group(2**22 + 12345, signal.SIGTERM)
+    pgid = 2**22 + 12345
+    assert not group_exists(pgid)
+    # a group that is gone (the server stopped by itself): nothing raised
+    assert testing._signal_group(pgid, signal.SIGTERM) is None
+    # a group that is there gets the signal
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        testing._signal_group(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_minio_imported_only_when_a_server_starts():
+    # minio is a test extra; audb 1.15 itself imports it through
+    # audbackend[all], so this is checked on the source
+    tree = ast.parse(inspect.getsource(testing))
+    top = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    names = [alias.name for node in top for alias in node.names]
+    names += [node.module for node in top if isinstance(node, ast.ImportFrom)]
+    assert not [name for name in names if name and name.split(".")[0] == "minio"]
+    inside = inspect.getsource(SeaweedFS._create_bucket)
+    assert "import minio" in inside
