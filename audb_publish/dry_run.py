@@ -254,6 +254,7 @@ def dry_run(
                     plan.check_archives,
                     "scan",
                     cache,
+                    puts=False,
                 )
                 puts.sort(key=lambda put: put.path)
                 present = ctx.remote.present([put.path for put in puts], version)

@@ -29,6 +29,9 @@ def scan_all(
     scanned: Callable[[], None],
     label: str,
     cache: ChecksumCache | None = None,
+    *,
+    puts: bool = True,
+    overlap: bool = False,
 ) -> None:
     r"""Scan attachments, tables and media, and tell what is ready to be put.
 
@@ -44,6 +47,12 @@ def scan_all(
         cache: if given, media files, table files and attachments
             it knows unchanged are not read,
             and it records every scan
+        puts: the caller puts what is ready, as jobs of ``jobs``
+            submitted with ``stage="put"`` and the files they hold
+            (:attr:`~audb_publish.plan.Put.scanned`),
+            so the display shows a stage for them,
+            and a file handed to a put is done when the put finished
+        overlap: puts run while files are scanned
 
     """
     display = jobs.scheduler.display
@@ -57,9 +66,14 @@ def scan_all(
     # every scanned file may have changed and need a put, until scans tell
     scan_bytes = _scan_bytes(ctx, plan, sizes)
     without_scan = plan.media_ready_without_scan()
+    # the bytes to put are known once every scan finished
+    stages = {"hash": scan_bytes}
+    if puts:
+        stages["put"] = scan_bytes + sum(item.nbytes for item in without_scan)
     display.phase(
         label,
-        total_bytes=2 * scan_bytes + sum(item.nbytes for item in without_scan),
+        stages=stages,
+        overlap=overlap,
         total_files=len(files) + len(tables) + len(attachments),
     )
     put_bytes = 0
@@ -75,6 +89,8 @@ def scan_all(
     def take(items: list[Put]) -> None:
         nonlocal put_bytes
         put_bytes += sum(item.nbytes for item in items)
+        if puts:  # not done until put
+            display.update(0, files=-sum(item.scanned for item in items))
         ready(items)
 
     def take_media(result: list[scan.MediaScan]) -> None:
@@ -102,12 +118,16 @@ def scan_all(
             hit = cache.lookup_path(path, path_files)
         if hit is None:
             nbytes = sum(size_of.get(f, 0) for f in path_files)
-            jobs.submit(kind, key, scan.scan_path, root, path, kind, nbytes=nbytes)
+            jobs.submit(
+                kind, key, scan.scan_path, root, path, kind, nbytes=nbytes, stage="hash"
+            )
         else:
             cached_paths.append((kind, key, path, hit))
     for batch in scan.batches(files, sizes, jobs.scheduler.parallel):
         nbytes = sum(size_of.get(file, 0) for file in batch)
-        jobs.submit("media", None, scan.scan_media, root, batch, nbytes=nbytes)
+        jobs.submit(
+            "media", None, scan.scan_media, root, batch, nbytes=nbytes, stage="hash"
+        )
     scans = jobs.count
     # after counting the scans: take() may submit puts
     take(without_scan)
@@ -122,9 +142,10 @@ def scan_all(
     if known is not None:
         display.update(0, files=len(known.files))
         take(plan.add_known(known))
+    display.lower_total(scan_bytes - cached_bytes, stage="hash")
 
     def done() -> None:
-        display.lower_total(scan_bytes - cached_bytes + put_bytes)
+        display.lower_total(put_bytes, stage="put")
         scanned()
 
     if scans == 0:

@@ -85,6 +85,19 @@ class Put:
         r"""``True`` if a ZIP archive of ``files`` is put."""
         return layout.is_archive(self.path)
 
+    @property
+    def scanned(self) -> int:
+        r"""Scanned files it holds: 1 for an attachment, else those on disk.
+
+        Examples:
+            >>> Put("media", "/db/media/a.zip", ("a.wav", "b.wav"), missing=("b.wav",)).scanned
+            1
+
+        """  # noqa: E501
+        if self.kind == "attachment":
+            return 1
+        return len(self.files) - len(self.missing)
+
 
 class Plan:
     r"""What changed in a database, and how to update its dependency table.

@@ -382,6 +382,8 @@ def scan_and_put(
                 batch,
                 compression,
                 nbytes=nbytes,
+                files=sum(item.scanned for item in batch),
+                stage="put",
             )
         held.clear()
 
@@ -400,7 +402,9 @@ def scan_and_put(
             cache.save()  # while the workers put
 
     label = "scan and put" if pipeline else "scan, then put"
-    pipeline_.scan_all(jobs, ctx, plan, report, ready, scanned, label, cache)
+    pipeline_.scan_all(
+        jobs, ctx, plan, report, ready, scanned, label, cache, overlap=pipeline
+    )
     _log_stage(report, "scan_pack_put" if pipeline else "pack_put", start)
 
 

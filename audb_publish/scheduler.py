@@ -34,18 +34,15 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 import concurrent.futures
+import functools
 import os
 import queue
-import shutil
-import sys
 import threading
-import time
 import typing
 
-import audeer
-import tqdm
-
 from audb_publish import executors
+from audb_publish.progress import READ
+from audb_publish.progress import Display
 from audb_publish.threads import Cancelled
 from audb_publish.threads import cores
 from audb_publish.threads import running
@@ -69,177 +66,6 @@ def check_num_workers(num_workers: int | None) -> None:
     """
     if num_workers is not None and num_workers < 1:
         raise ValueError(f"'num_workers' must be at least 1, not {num_workers}.")
-
-
-class Display:
-    r"""One progress display for all workers: bytes, files, rate and ETA.
-
-    Work comes in phases (checking tables, then publishing),
-    each with its totals set once at its start,
-    and lowered once when it turns out
-    that fewer files than estimated need to be put.
-    On a terminal it is a progress bar
-    that fits the terminal's width;
-    otherwise, as in CI logs,
-    it writes a plain line at most every ``interval`` seconds
-    and one when a phase ends.
-    Following audb's ``verbose`` convention,
-    nothing is shown if ``enabled`` is ``False``.
-
-    Args:
-        enabled: show the display
-        desc: text beside the display, followed by the phase
-        stream: where to write, standard error if ``None``
-        interval: seconds between plain lines
-
-    Examples:
-        >>> with Display(False, "Publish") as display:
-        ...     display.phase("scan and put", total_bytes=10, total_files=1)
-        ...     display.update(10, files=1)
-        ...     display.files, display.bytes
-        (1, 10)
-
-    """
-
-    def __init__(
-        self,
-        enabled: bool,
-        desc: str,
-        *,
-        stream: typing.TextIO | None = None,
-        interval: float = 10.0,
-    ):
-        self.files = 0
-        self.total_files = 0
-        self.bytes = 0
-        r"""Bytes of all phases."""
-        self._enabled = enabled
-        self._name = desc
-        self._desc = desc
-        self._stream = stream
-        self._interval = interval
-        self._lock = threading.Lock()
-        self._bar: tqdm.tqdm | None = None
-        self._done = 0
-        self._total = 0
-        self._started = self._last = time.monotonic()
-
-    @property
-    def stream(self) -> typing.TextIO:
-        r"""Stream the display writes to."""
-        return sys.stderr if self._stream is None else self._stream
-
-    def __enter__(self) -> Display:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        with self._lock:
-            self._end_phase(completed=exc_info[0] is None)
-
-    def phase(self, label: str, *, total_bytes: int, total_files: int = 0) -> None:
-        r"""End the current phase and start one with known totals.
-
-        Args:
-            label: name of the phase
-            total_bytes: bytes to read
-            total_files: files to finish
-
-        """
-        with self._lock:
-            self._end_phase(completed=True)
-            self._desc = f"{self._name} ({label})"
-            self._done = self.files = 0
-            self._total = total_bytes
-            self.total_files = total_files
-            self._started = self._last = time.monotonic()
-            if self._enabled and self.stream.isatty():
-                self._bar = self._new_bar()
-
-    def lower_total(self, total_bytes: int) -> None:
-        r"""Lower the bytes of the current phase to what is now known.
-
-        Args:
-            total_bytes: bytes of the phase, no more than set at its start
-
-        """
-        with self._lock:
-            self._total = max(min(self._total, total_bytes), self._done)
-            if self._bar is not None:
-                self._bar.total = self._total
-                self._bar.refresh()
-
-    def update(self, nbytes: int, *, files: int = 0) -> None:
-        r"""Record finished work.
-
-        Args:
-            nbytes: bytes read
-            files: files finished
-
-        """
-        with self._lock:
-            self.bytes += nbytes
-            self._done += nbytes
-            self.files += files
-            if self._bar is not None:
-                if files:
-                    self._bar.set_postfix_str(self._files(), False)
-                self._bar.update(nbytes)
-            elif self._enabled and time.monotonic() - self._last >= self._interval:
-                self._line()
-
-    def _new_bar(self) -> tqdm.tqdm:
-        columns = shutil.get_terminal_size((audeer.config.TQDM_COLUMNS, 24)).columns
-        bar = tqdm.tqdm(
-            total=self._total,
-            desc=self._desc,
-            file=self.stream,
-            unit="B",
-            unit_scale=True,
-            # one column less than the terminal, so that a line never wraps
-            ncols=max(20, min(audeer.config.TQDM_COLUMNS, columns - 1)),
-            leave=audeer.config.TQDM_LEAVE,
-            bar_format=(
-                "{desc} {percentage:3.0f}%|{bar}| {n_fmt}B/{total_fmt}B "
-                "[{elapsed}<{remaining}, {rate_fmt}] {postfix}"
-            ),
-            mininterval=0.2,
-            smoothing=0,
-        )
-        bar.set_postfix_str(self._files(), False)
-        return bar
-
-    def _files(self) -> str:
-        return f"{self.files}/{self.total_files} files" if self.total_files else ""
-
-    def _line(self) -> None:
-        r"""A plain line: percentage, bytes, files, rate, ETA."""
-        self._last = now = time.monotonic()
-        seconds = now - self._started
-        percent = 100 * self._done / self._total if self._total else 100.0
-        rate = self._done / seconds if seconds > 0 else 0.0
-        left = (self._total - self._done) / rate if rate > 0 else 0.0
-        text = (
-            f"{self._desc}: {percent:3.0f}% "
-            f"{self._done / 1e6:.1f}/{self._total / 1e6:.1f} MB, "
-            f"{rate / 1e6:.1f} MB/s, {seconds:.0f} s"
-        )
-        if self.total_files:
-            text += f", {self._files()}"
-        if self._done < self._total:
-            text += f", about {left:.0f} s left"
-        print(text, file=self.stream, flush=True)
-
-    def _end_phase(self, completed: bool) -> None:
-        if self._bar is not None:
-            if completed:
-                self._bar.n = self._bar.total
-                self._bar.refresh()
-            self._bar.close()
-            self._bar = None
-        elif self._enabled and self._total and completed:
-            self._done = max(self._done, self._total)
-            self._line()
-        self._total = 0
 
 
 class Scheduler:
@@ -318,11 +144,12 @@ class Scheduler:
         r"""Stop scheduling and let running jobs stop at their next read."""
         self._stop.set()
 
-    def progress(self, nbytes: int) -> None:
+    def progress(self, nbytes: int, stage: str = READ) -> None:
         r"""Report bytes read by a job; the cancellation point of jobs.
 
         Args:
             nbytes: bytes read since the last call
+            stage: stage of the progress display they count for
 
         Raises:
             Cancelled: if the publish was stopped
@@ -330,7 +157,7 @@ class Scheduler:
         """
         if self._stop.is_set():
             raise Cancelled()
-        self.display.update(nbytes)
+        self.display.update(nbytes, stage=stage)
 
     def submit(self, function: Callable, *args, **kwargs) -> concurrent.futures.Future:
         r"""Schedule ``function(*args, **kwargs)`` on a worker.
@@ -351,16 +178,20 @@ class Scheduler:
             raise Cancelled()
         return self._pool.submit(self._run, function, args, kwargs)
 
-    def dispatch(self, function: Callable, *args) -> concurrent.futures.Future:
+    def dispatch(
+        self, function: Callable, *args, stage: str = READ
+    ) -> concurrent.futures.Future:
         r"""Schedule ``function(*args, progress)`` where scan and put jobs run.
 
-        On the threads of this scheduler ``progress`` is :meth:`progress`;
+        On the threads of this scheduler ``progress`` is :meth:`progress`
+        for ``stage``;
         on an :attr:`executor` it ignores the bytes,
         which the caller counts when the job finished.
 
         Args:
             function: job, importable by name for an executor
             *args: its arguments, picklable for an executor
+            stage: stage of the progress display its bytes count for
 
         Returns:
             future of the job's result
@@ -369,8 +200,10 @@ class Scheduler:
             Cancelled: if the publish was stopped
 
         """
+        self.display.start(stage)
         if self.executor is None:
-            return self.submit(function, *args, self.progress)
+            progress = functools.partial(self.progress, stage=stage)
+            return self.submit(function, *args, progress)
         if self._stop.is_set():
             raise Cancelled()
         return self.executor.submit(function, *args, executors.ignore_progress)
@@ -579,7 +412,7 @@ class Jobs:
     def __init__(self, scheduler: Scheduler):
         self.scheduler = scheduler
         self._pending = Pending()
-        self._kinds: dict[object, tuple[str, str | None, int]] = {}
+        self._kinds: dict[object, tuple[str, str | None, int, int, str]] = {}
 
     def submit(
         self,
@@ -588,6 +421,8 @@ class Jobs:
         function: Callable,
         *args,
         nbytes: int = 0,
+        files: int = 0,
+        stage: str = READ,
     ) -> None:
         r"""Submit ``function(*args, progress)`` with :meth:`Scheduler.dispatch`.
 
@@ -598,10 +433,12 @@ class Jobs:
             *args: its arguments, before the progress callback
             nbytes: bytes the job reads,
                 shown when it finished if it ran on an executor
+            files: files done when the job finished
+            stage: stage of the progress display its bytes count for
 
         """
-        future = self.scheduler.dispatch(function, *args)
-        self._kinds[future] = (kind, key, nbytes)
+        future = self.scheduler.dispatch(function, *args, stage=stage)
+        self._kinds[future] = (kind, key, nbytes, files, stage)
         self._pending.add(future)
 
     @property
@@ -620,8 +457,8 @@ class Jobs:
 
         """
         elsewhere = self.scheduler.executor is not None
+        display = self.scheduler.display
         for future, result in self.scheduler.drain(self._pending):
-            kind, key, nbytes = self._kinds.pop(future)
-            if elsewhere:
-                self.scheduler.display.update(nbytes)
+            kind, key, nbytes, files, stage = self._kinds.pop(future)
+            display.update(nbytes if elsewhere else 0, files=files, stage=stage)
             yield kind, key, result

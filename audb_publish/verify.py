@@ -232,7 +232,8 @@ def verify(
             jobs = Jobs(pool)
             for item in expected:
                 if remote.path(item.path, item.version) in present:
-                    jobs.submit("check", None, _check, remote, item, deep)
+                    jobs.submit("check", None, _check, remote, item, deep, files=1)
+            pool.display.update(0, files=len(expected) - jobs.count)  # missing
             for _, _, (members, nbytes, problems) in jobs.finished():
                 result.members += members
                 result.bytes_read += nbytes
@@ -409,6 +410,7 @@ def _checksum(
         with archive.open(name) as member:
             while n := member.readinto(buffer):
                 hasher.update(buffer[:n])
-                progress(n)
                 nbytes += n
+        # the display counts the bytes of the archives in the repository
+        progress(archive.getinfo(name).compress_size)
     return hasher.hexdigest(), nbytes

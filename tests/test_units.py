@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import threading
@@ -236,83 +235,6 @@ def test_scheduler_error_of_the_earliest_job_wins(num_workers):
                 pass
     # jobs after the failure were cancelled before they started
     assert len(ran) < 20
-
-
-class Terminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-@pytest.mark.parametrize("columns", [60, 80, 200])
-def test_display_on_a_terminal(columns, monkeypatch):
-    from audb_publish.scheduler import Display
-
-    monkeypatch.setattr(
-        shutil, "get_terminal_size", lambda fallback: os.terminal_size((columns, 24))
-    )
-    stream = Terminal()
-    with Display(True, "Publish", stream=stream) as display:
-        display.phase("scan", total_bytes=100, total_files=2)
-        display.update(60, files=1)
-        assert display._bar.total == 100
-        display.lower_total(80)
-        display.update(20, files=1)
-        assert (display.files, display.total_files) == (2, 2)
-        line = str(display._bar)
-    assert line.startswith("Publish (scan) 100%")
-    assert "80.0B/80.0B" in line
-    if columns > 80:
-        assert "2/2 files" in line
-    # at most audeer's width, and one column less than the terminal,
-    # so that no line wraps and leaves a stale copy
-    drawn = stream.getvalue().replace("\r", "\n").splitlines()
-    assert drawn
-    assert all(
-        len(text) <= min(columns - 1, audeer.config.TQDM_COLUMNS) for text in drawn
-    )
-
-
-def test_display_in_a_log():
-    from audb_publish.scheduler import Display
-
-    stream = io.StringIO()
-    with Display(True, "Publish 1.0.0", stream=stream, interval=3600) as display:
-        display.phase("check tables", total_bytes=10, total_files=1)
-        display.update(10, files=1)
-        display.phase("scan, then put", total_bytes=2_000_000, total_files=3)
-        for _ in range(3):
-            display.update(500_000, files=1)
-        assert display.bytes == 1_500_010
-    lines = stream.getvalue().splitlines()
-    # no carriage returns, and a line only when a phase ends
-    assert "\r" not in stream.getvalue()
-    assert len(lines) == 2
-    assert lines[0].startswith("Publish 1.0.0 (check tables): 100% 0.0/0.0 MB")
-    assert lines[1].startswith("Publish 1.0.0 (scan, then put): 100% 2.0/2.0 MB")
-    assert lines[1].endswith("3/3 files")
-    stream = io.StringIO()
-    with Display(True, "Publish", stream=stream, interval=0) as display:
-        display.phase("scan", total_bytes=4, total_files=0)
-        display.update(1)
-    first = stream.getvalue().splitlines()[0]
-    assert first.startswith("Publish (scan):  25% ")
-    assert first.endswith(" s left")
-
-
-def test_display_disabled_or_failed():
-    from audb_publish.scheduler import Display
-
-    stream = Terminal()
-    with Display(False, "Publish", stream=stream) as display:
-        display.phase("scan", total_bytes=4)
-        display.update(4)
-    assert stream.getvalue() == ""
-    stream = io.StringIO()
-    with pytest.raises(Injected):
-        with Display(True, "Publish", stream=stream) as display:
-            display.phase("scan", total_bytes=4)
-            raise Injected()
-    assert stream.getvalue() == ""
 
 
 def test_progress_is_one_display(repository, tmp_path, capsys):
