@@ -14,6 +14,8 @@ are resolved from the inventories only if ``AUDB_PUBLISH_DOCS_INTERSPHINX=1``.
 from datetime import date
 import os
 
+from sphinx.util.docutils import SphinxDirective
+
 import audb_publish
 
 # Project -----------------------------------------------------------------
@@ -149,6 +151,36 @@ def _module_directives(app, docname: str, source: list[str]) -> None:
     source[0] = source[0].replace(".. audb-publish-modules::", "\n".join(blocks))
 
 
+class _OptionsTable(SphinxDirective):
+    r"""``audb-publish-options``: a table of the options, from their spec.
+
+    For Markdown pages: the table is parsed as MyST.
+    """
+
+    def run(self) -> list:
+        from audb_publish.options import OPTIONS
+
+        rows = [
+            "| keyword | default | flag of `publish` | environment | dry run |",
+            "|---|---|---|---|---|",
+        ]
+        for option in OPTIONS:
+            flag = f"`{option.flag}`" if option.flag else ""
+            if option.flag and option.flag_default is not None:
+                what = option.flag_default.__doc__.strip().splitlines()[0]
+                flag += f", default: {what[0].lower()}{what[1:].rstrip('.')}"
+            cells = [
+                f"`{option.name}`",
+                f"`{option.default!r}`",
+                flag,
+                "yes" if option.environment else "",
+                "yes" if option.dry_run else "",
+            ]
+            rows.append("| " + " | ".join(cells) + " |")
+        return self.parse_text_to_nodes("\n".join(rows))
+
+
 def setup(app) -> None:
-    r"""Register the expansion of the modules page."""
+    r"""Register the expansion of the modules page and the options table."""
     app.connect("source-read", _module_directives)
+    app.add_directive("audb-publish-options", _OptionsTable)
