@@ -124,11 +124,12 @@ def resolve(remote: Remote | RemoteRef) -> Remote:
         return _opened[remote]
 
 
-def ignore_progress(nbytes: int) -> None:
+def ignore_progress(nbytes: int, stage: str | None = None) -> None:
     r"""Progress callback of jobs on other processes: progress comes with results.
 
     Args:
         nbytes: bytes read
+        stage: stage of the progress display they count for
 
     """
 

@@ -26,6 +26,7 @@ from audb_publish import owners
 from audb_publish.executors import RemoteRef
 from audb_publish.executors import resolve
 from audb_publish.plan import Put
+from audb_publish.progress import UPLOAD
 from audb_publish.remote import Remote
 from audb_publish.remote import Transfer
 
@@ -48,7 +49,9 @@ def put(
         item: what to put
         compression: see :func:`audb_publish.compression.check`
         progress: called with the number of bytes after each read;
-            it may raise to stop the job
+            it may raise to stop the job;
+            and with the bytes of ``item`` and ``stage="upload"``
+            once it is in the repository
 
     Returns:
         what the put did
@@ -68,7 +71,7 @@ def put(
         download_missing(remote, db_root, item)
     guards = integrity.guards(item.kind, item.files, item.signatures)
     if item.is_archive:
-        return remote.put_archive(
+        transfer = remote.put_archive(
             item.path,
             version,
             db_root,
@@ -80,10 +83,12 @@ def put(
             progress=progress,
             guards=guards,
         )
-    transfer = remote.put_file(
-        os.path.join(db_root, item.files[0]), item.path, version, guard=guards[0]
-    )
-    progress(item.nbytes)
+    else:
+        transfer = remote.put_file(
+            os.path.join(db_root, item.files[0]), item.path, version, guard=guards[0]
+        )
+        progress(item.nbytes)
+    progress(item.nbytes, stage=UPLOAD)  # in the repository now
     return transfer
 
 

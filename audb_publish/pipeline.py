@@ -19,6 +19,9 @@ from audb_publish.report import Report
 from audb_publish.scheduler import Jobs
 from audb_publish.validate import Context
 
+PUT = ("compress", "upload")
+r"""Stages of the progress display that puts report, see :mod:`audb_publish.pack`."""
+
 
 def scan_all(
     jobs: Jobs,
@@ -48,9 +51,9 @@ def scan_all(
             it knows unchanged are not read,
             and it records every scan
         puts: the caller puts what is ready, as jobs of ``jobs``
-            submitted with ``stage="put"`` and the files they hold
-            (:attr:`~audb_publish.plan.Put.scanned`),
-            so the display shows a stage for them,
+            submitted with the stages :data:`PUT`
+            and the files they hold (:attr:`~audb_publish.plan.Put.scanned`),
+            so the display shows those stages,
             and a file handed to a put is done when the put finished
         overlap: puts run while files are scanned
 
@@ -68,12 +71,15 @@ def scan_all(
     without_scan = plan.media_ready_without_scan()
     # the bytes to put are known once every scan finished
     stages = {"hash": scan_bytes}
+    groups = [["hash"]]
     if puts:
-        stages["put"] = scan_bytes + sum(item.nbytes for item in without_scan)
+        put_total = scan_bytes + sum(item.nbytes for item in without_scan)
+        stages.update(compress=put_total, upload=put_total)
+        groups = [["hash", "compress", "upload"]] if overlap else [*groups, PUT]
     display.phase(
         label,
         stages=stages,
-        overlap=overlap,
+        groups=groups,
         total_files=len(files) + len(tables) + len(attachments),
     )
     put_bytes = 0
@@ -145,7 +151,8 @@ def scan_all(
     display.lower_total(scan_bytes - cached_bytes, stage="hash")
 
     def done() -> None:
-        display.lower_total(put_bytes, stage="put")
+        for stage in PUT:
+            display.lower_total(put_bytes, stage=stage)
         scanned()
 
     if scans == 0:

@@ -2,16 +2,21 @@ r"""Progress that tells the truth: stages with their own rates, lines that fit.
 
 A phase of work (checking tables, scanning and putting, verifying)
 has one or more *stages*, each counting its own bytes:
-``"hash"``, the bytes hashed by scans,
-and ``"put"``, the bytes read into archives and files that are put,
-which includes compressing them and writing or uploading them,
-since the repository tells no progress of an upload itself.
+for a publish, ``"hash"``, the bytes hashed by scans,
+``"compress"``, the bytes read into archives (compressed) and files to put,
+and ``"upload"``, the same bytes once their archive or file
+is in the repository
+(the repository reports no progress within one upload,
+so an archive's bytes count when its upload finished).
 Each stage learns its rate during the run:
 its bytes done over the seconds since its first job started.
-The time a stage still needs is its bytes left over its rate;
-the ETA is the sum of those of the stages
-(stages that run at the same time, as with ``pipeline=True``,
-take the longest of them instead),
+The time a stage still needs is its bytes left over its rate.
+Stages that run at the same time form a group,
+which takes as long as its slowest stage;
+groups run one after the other
+(hashing, then compressing and uploading;
+with ``pipeline=True`` all three at once).
+The ETA is the time the groups still need,
 and unknown (``ETA ?``) until every stage with work left has a rate.
 The percentage weighs each stage's bytes by the seconds they take,
 so that fast hashing does not fill half the bar.
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 import dataclasses
 import shutil
 import sys
@@ -50,6 +56,9 @@ import audeer
 
 READ = "read"
 r"""Stage of a phase with a single stage."""
+
+UPLOAD = "upload"
+r"""Stage of bytes put that were read in another stage before."""
 
 MIN_SECONDS = 0.2
 r"""Seconds a stage must have run before its rate counts."""
@@ -151,14 +160,26 @@ class Estimate:
 
 
 def estimate(
-    stages: Mapping[str, Stage], now: float, *, overlap: bool, current: str
+    stages: Mapping[str, Stage],
+    now: float,
+    *,
+    groups: Sequence[Sequence[str]],
+    current: str,
 ) -> Estimate:
     r"""Percentage, ETA and rate of a phase from the rates of its stages.
+
+    Stages of a group run at the same time,
+    so a group takes as long as its slowest stage;
+    groups run one after the other.
+    A stage without a rate yet
+    counts as slow as the slowest with one,
+    and makes the ETA unknown while it has work left.
 
     Args:
         stages: stages by name
         now: clock time
-        overlap: stages run at the same time
+        groups: names of stages that run at the same time,
+            in the order the groups run
         current: the stage that reported last
 
     Returns:
@@ -169,7 +190,7 @@ def estimate(
         ...     "hash": Stage(100, 100, started=0.0, finished=1.0),  # 100 B in 1 s
         ...     "put": Stage(100, 10, started=1.0),  # 10 B in 1 s
         ... }
-        >>> e = estimate(stages, 2.0, overlap=False, current="put")
+        >>> e = estimate(stages, 2.0, groups=[["hash"], ["put"]], current="put")
         >>> round(e.percent), e.eta, e.rate
         (18, 9.0, 10.0)
 
@@ -181,24 +202,32 @@ def estimate(
             seconds_per_byte[name] = 1 / rate
     slowest = max(seconds_per_byte.values(), default=1.0)
     weight = {name: seconds_per_byte.get(name, slowest) for name in stages}
-    total = sum(stage.total * weight[name] for name, stage in stages.items())
-    done = sum(min(s.done, s.total) * weight[name] for name, s in stages.items())
-    percent = 100.0 * done / total if total > 0 else 100.0
-    left = [
-        max(stage.total - stage.done, 0) * weight[name]
-        for name, stage in stages.items()
-        if stage.total > stage.done
-    ]
+
+    def seconds(left: bool) -> float:
+        return sum(
+            max(
+                (
+                    max(stages[n].total - (stages[n].done if left else 0), 0)
+                    * weight[n]
+                    for n in group
+                ),
+                default=0.0,
+            )
+            for group in groups
+        )
+
+    total = seconds(left=False)
+    left = seconds(left=True)
+    percent = 100.0 * (1 - left / total) if total > 0 else 100.0
     unknown = any(
         name not in seconds_per_byte
         for name, stage in stages.items()
         if stage.total > stage.done
     )
-    eta = None if unknown else (max(left, default=0.0) if overlap else sum(left))
     stage = stages[current]
     return Estimate(
         percent,
-        eta,
+        None if unknown else left,
         stage.rate(now),
         current,
         min(stage.done, stage.total),
@@ -338,7 +367,7 @@ class Display:
         self.files = 0
         self.total_files = 0
         self.bytes = 0
-        r"""Bytes of all phases."""
+        r"""Bytes read in all phases (of every stage but :data:`UPLOAD`)."""
         self._enabled = enabled
         self._name = desc
         self._desc = desc
@@ -347,7 +376,7 @@ class Display:
         self._clock = clock
         self._lock = threading.Lock()
         self._stages: dict[str, Stage] = {}
-        self._overlap = False
+        self._groups: list[list[str]] = []
         self._current = READ
         self._terminal = False
         self._drawn = 0.0
@@ -372,7 +401,7 @@ class Display:
         total_bytes: int = 0,
         total_files: int = 0,
         stages: Mapping[str, int] | None = None,
-        overlap: bool = False,
+        groups: Sequence[Sequence[str]] | None = None,
     ) -> None:
         r"""End the current phase and start one with known totals.
 
@@ -382,7 +411,9 @@ class Display:
             total_files: files to finish
             stages: bytes of each stage, in the order they run,
                 instead of ``total_bytes``
-            overlap: the stages run at the same time
+            groups: names of stages that run at the same time,
+                in the order the groups run;
+                if ``None``, one stage after the other
 
         """
         with self._lock:
@@ -393,7 +424,11 @@ class Display:
             stages = {READ: total_bytes} if stages is None else stages
             self._stages = {name: Stage(total) for name, total in stages.items()}
             self._current = next(iter(self._stages))
-            self._overlap = overlap
+            self._groups = (
+                [[name] for name in self._stages]
+                if groups is None
+                else [list(group) for group in groups]
+            )
             self._started = self._last = self._clock()
             self._terminal = self._enabled and self.stream.isatty()
             self._drawn = 0.0
@@ -437,7 +472,8 @@ class Display:
 
         """
         with self._lock:
-            self.bytes += nbytes
+            if stage != UPLOAD:
+                self.bytes += nbytes
             self.files += files
             found = self._stages.get(stage)
             if found is not None:
@@ -459,7 +495,7 @@ class Display:
         if not self._stages:
             return Estimate(100.0, 0.0, None, READ, 0, 0)
         now = self._clock()
-        return estimate(self._stages, now, overlap=self._overlap, current=self._current)
+        return estimate(self._stages, now, groups=self._groups, current=self._current)
 
     def line(self, width: int) -> str:
         r"""The line of the current phase at a width.

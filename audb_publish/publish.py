@@ -383,7 +383,8 @@ def scan_and_put(
                 compression,
                 nbytes=nbytes,
                 files=sum(item.scanned for item in batch),
-                stage="put",
+                stage=pipeline_.PUT[0],
+                credit=pipeline_.PUT,
             )
         held.clear()
 

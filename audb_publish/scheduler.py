@@ -412,7 +412,7 @@ class Jobs:
     def __init__(self, scheduler: Scheduler):
         self.scheduler = scheduler
         self._pending = Pending()
-        self._kinds: dict[object, tuple[str, str | None, int, int, str]] = {}
+        self._kinds: dict[object, tuple[str, str | None, int, int, tuple]] = {}
 
     def submit(
         self,
@@ -423,6 +423,7 @@ class Jobs:
         nbytes: int = 0,
         files: int = 0,
         stage: str = READ,
+        credit: tuple[str, ...] | None = None,
     ) -> None:
         r"""Submit ``function(*args, progress)`` with :meth:`Scheduler.dispatch`.
 
@@ -435,10 +436,12 @@ class Jobs:
                 shown when it finished if it ran on an executor
             files: files done when the job finished
             stage: stage of the progress display its bytes count for
+            credit: stages ``nbytes`` count for
+                if the job ran on an executor, ``(stage,)`` if ``None``
 
         """
         future = self.scheduler.dispatch(function, *args, stage=stage)
-        self._kinds[future] = (kind, key, nbytes, files, stage)
+        self._kinds[future] = (kind, key, nbytes, files, credit or (stage,))
         self._pending.add(future)
 
     @property
@@ -459,6 +462,9 @@ class Jobs:
         elsewhere = self.scheduler.executor is not None
         display = self.scheduler.display
         for future, result in self.scheduler.drain(self._pending):
-            kind, key, nbytes, files, stage = self._kinds.pop(future)
-            display.update(nbytes if elsewhere else 0, files=files, stage=stage)
+            kind, key, nbytes, files, stages = self._kinds.pop(future)
+            display.update(0, files=files)
+            if elsewhere:
+                for stage in stages:
+                    display.update(nbytes, stage=stage)
             yield kind, key, result

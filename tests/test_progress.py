@@ -85,6 +85,30 @@ def test_unknown_rate_and_eta_are_shown_as_unknown():
     assert texts["rate"] == "? MB/s"
 
 
+def test_stages_in_groups():
+    clock = Clock()
+    display = Display(False, "Publish", clock=clock)
+    # hashing, then compressing and uploading at the same time
+    stages = {"hash": 1000, "compress": 1000, "upload": 1000}
+    groups = [["hash"], ["compress", "upload"]]
+    display.phase("scan, then put", stages=stages, groups=groups)
+    display.start("hash")
+    clock.now += 2
+    display.update(1000, stage="hash")  # 500 B/s
+    display.start("compress")
+    display.start("upload")
+    clock.now += 1
+    display.update(200, stage="compress")  # 200 B/s: 4 s left
+    assert display.estimate().eta is None  # no upload finished yet
+    clock.now += 1
+    display.update(200, stage="compress")
+    display.update(100, stage="upload")  # 50 B/s: 18 s left
+    found = display.estimate()
+    assert found.eta == pytest.approx(18.0)
+    assert found.percent == pytest.approx(100 * (2 + 2) / (2 + 20))
+    assert display.bytes == 1400  # bytes read: the uploads are not read again
+
+
 def test_each_stage_learns_its_rate():
     clock = Clock()
     display = Display(False, "Publish", clock=clock)
@@ -123,7 +147,9 @@ def test_each_stage_learns_its_rate():
 def test_stages_that_overlap_take_the_longest():
     clock = Clock()
     display = Display(False, "Publish", clock=clock)
-    display.phase("scan and put", stages={"hash": 1000, "put": 1000}, overlap=True)
+    display.phase(
+        "scan and put", stages={"hash": 1000, "put": 1000}, groups=[["hash", "put"]]
+    )
     display.start("hash")
     display.start("put")
     clock.now += 1
@@ -256,8 +282,9 @@ def test_publish_counts_files_when_put(pipeline, repositories, tmp_path, monkeyp
     updates = _truthful(seen, phase)
     # each media file goes into an archive: none is done when scanned
     stages = updates[-1][1]
-    assert stages["hash"][0] > 0 and stages["put"][0] > 0
-    scanned = [e for e in updates if e[1]["put"][0] == 0 and e[1]["hash"][0] > 0]
+    assert set(stages) == {"hash", "compress", "upload"}
+    assert all(done > 0 for done, _ in stages.values())
+    scanned = [e for e in updates if e[1]["upload"][0] == 0 and e[1]["hash"][0] > 0]
     assert scanned and all(files <= 1 for _, _, files, _ in scanned)
     assert updates[-1][2] == updates[-1][3]  # all done when the last put finished
 
