@@ -25,7 +25,7 @@ INTERRUPTED = "interrupted: nothing was committed; publish again to resume"
 def database(tmp_path_factory) -> str:
     r"""A database whose publish with zlib on one worker takes a while."""
     root = str(tmp_path_factory.mktemp("interrupt") / "db")
-    files = [f"{i:03d}.wav" for i in range(120)]
+    files = [f"{i:03d}.wav" for i in range(240)]
     for seed, file in enumerate(files):
         write_audio(os.path.join(root, file), 4.0, 16000, 1, "PCM_16", seed)
     db = audformat.Database("interrupted")
