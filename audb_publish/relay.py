@@ -28,7 +28,10 @@ with the code measured::
 prints the address to connect to on its first line of output
 and serves until SIGTERM or SIGINT,
 then writes its counters as JSON
-(:meth:`Relay.counters`) to the ``--counters`` file,
+(:meth:`Relay.counters`, and ``cpu_seconds``,
+the CPU time the relay process used while serving,
+to tell whether the relay itself was the bottleneck)
+to the ``--counters`` file,
 or prints them if there is none.
 
 """
@@ -416,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         signum: signal.signal(signum, lambda *_: stop.set())
         for signum in (signal.SIGTERM, signal.SIGINT)
     }
+    cpu = time.process_time()
     try:
         relay.start()
         print(relay.host, flush=True)
@@ -424,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         relay.stop()
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
-    text = json.dumps(relay.counters())
+    cpu = time.process_time() - cpu
+    text = json.dumps({**relay.counters(), "cpu_seconds": round(cpu, 3)})
     if args.counters:
         with open(args.counters, "w") as fp:
             fp.write(text + "\n")
