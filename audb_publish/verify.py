@@ -67,7 +67,9 @@ class Problem:
             the table does not name:
             the lock of a publish of the version
             that is running or was killed,
-            a partial file of a killed publish, or any other file)
+            a partial file of a killed publish, or any other file,
+            but for an empty archive,
+            which audb puts for an archive whose files were all removed)
         path: backend path, e.g. ``/db/media/1.0.0/a.zip``
         detail: the member, or what was found
 
@@ -317,6 +319,8 @@ def _extras(
             if path in named:
                 continue
             file = path.rsplit("/", 1)[1]
+            if _empty_archive(remote, path):
+                continue  # audb puts one for an archive whose files were removed
             if file == LOCK_FILE:
                 detail = "a lock of a publish"
             elif file.endswith(".partial"):
@@ -325,6 +329,23 @@ def _extras(
                 detail = "not in the dependency table"
             problems.append(Problem("extra", path, detail))
     return problems
+
+
+def _empty_archive(remote: Remote, path: str) -> bool:
+    r"""``True`` if ``path`` is a ZIP archive without members."""
+    if not layout.is_archive(path):
+        return False
+    folder, file = path.rsplit("/", 1)
+    version = folder.rsplit("/", 1)[1]
+    unversioned = f"{folder.rsplit('/', 1)[0]}/{file}"
+    try:
+        with (
+            remote.open(unversioned, version) as fp,
+            zipfile.ZipFile(fp) as archive,
+        ):
+            return archive.namelist() == []
+    except (zipfile.BadZipFile, OSError, audbackend.BackendError):
+        return False
 
 
 def _check(

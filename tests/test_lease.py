@@ -736,3 +736,23 @@ def test_no_empty_version_folder_after_a_failure(
     assert not os.path.exists(
         os.path.join(repository.host, repository.name, "equiv", "1.0.0")
     )
+
+
+def test_verify_accepts_the_empty_archive_audb_puts(repositories, template, tmp_path):
+    r"""audb puts an empty archive for one whose files were all removed."""
+    repository = repositories.new("file-system")
+    root = str(tmp_path / "db")
+    shutil.copytree(template, root)
+    publish(root, repository, str(tmp_path / "cache"))
+    media = os.path.join(repository.host, repository.name, "equiv", "media", "1.0.0")
+    import zipfile
+
+    with zipfile.ZipFile(os.path.join(media, "gone.zip"), "w"):
+        pass
+    assert audb_publish.verify("equiv", "1.0.0", repository).intact
+    with zipfile.ZipFile(os.path.join(media, "gone.zip"), "w") as archive:
+        archive.writestr("x.wav", b"x")
+    problems = audb_publish.verify("equiv", "1.0.0", repository).problems
+    assert [(p.kind, p.detail) for p in problems] == [
+        ("extra", "not in the dependency table")
+    ]
