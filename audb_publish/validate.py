@@ -394,7 +394,10 @@ def load_dependencies(
     and may hold the table of a database of the same name
     in another repository.
     :func:`audb.publish` compares with the cache,
-    and so agrees with this check on a clean cache.
+    and so agrees with this check on a clean cache;
+    the message of a mismatch is upstream's,
+    and its hint to call :func:`audb.load_to` holds,
+    as the table it compares with is the repository's.
 
     Args:
         db_root: database root
@@ -444,13 +447,11 @@ def load_dependencies(
             f"but the dependency file '{deps_file}' "
             f"in {db_root} "
             f"does not match the dependency file "
-            f"for the requested version in the repository "
-            f"'{repository.name}' ({repository.host}, {repository.backend}). "
-            f"Load the previous version from that repository, e.g. "
+            f"for the requested version in the repository. "
+            f"Did you forgot to call "
             f"'audb.load_to({db_root}, {name}, "
-            f"version='{previous_version}', only_metadata=True)' "
-            f"with it first in audb.config.REPOSITORIES, "
-            f"and do not modify the file manually."
+            f"version='{previous_version}') "
+            f"or modified the file manually?"
         )
     return deps
 

@@ -275,6 +275,8 @@ def test_plan_and_publish_ignore_a_cached_table_of_another_repository(
             function = getattr(publish, "publish", publish)
             with pytest.raises(RuntimeError, match="does not match"):
                 function(base, "2.0.0", ours, previous_version="1.0.0", verbose=False)
+    # plan says the same as publish, with upstream's message
     with only_repository(ours, cache):
-        with pytest.raises(RuntimeError, match=f"repository '{ours.name}'"):
+        with pytest.raises(RuntimeError, match="does not match") as error:
             audb_publish.dry_run(base, "2.0.0", ours, previous_version="1.0.0")
+    assert "Did you forgot to call 'audb.load_to(" in str(error.value)
