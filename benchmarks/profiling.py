@@ -159,12 +159,14 @@ class StageCollector(logging.Handler):
 
     def __init__(self):
         super().__init__(logging.DEBUG)
-        self.records = []
+        self.seconds: dict[str, float] = {}
 
     def emit(self, record):  # noqa: D102
         stage = getattr(record, "stage", None)
         if stage is not None:
-            self.records.append((stage, float(record.seconds)))
+            # a stage may be logged in parts (the caches, before and after
+            # validation): summed, in the order of its first part
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + float(record.seconds)
 
     def install(self):
         """Attach to the ``"audb_publish"`` logger at DEBUG level."""
@@ -175,4 +177,5 @@ class StageCollector(logging.Handler):
 
     def stages(self, total: float) -> list[tuple[str, float]]:
         """Logged stages in order, with 'other' as the remainder."""
-        return [*self.records, ("other", total - sum(s for _, s in self.records))]
+        rows = list(self.seconds.items())
+        return [*rows, ("other", total - sum(self.seconds.values()))]

@@ -411,6 +411,7 @@ CATEGORIES = {
         "_get_root_files",
         "_check_for_missing_media",
         "validate",
+        "caches",
     ),
     "scan (checksums, audio info)": (
         "_find_attachments",
@@ -418,15 +419,23 @@ CATEGORIES = {
         "_find_media",
         "scan",
     ),
-    "plan (dependency table in memory)": ("plan",),
+    "plan (dependency table in memory)": ("plan", "dependencies"),
     "archive + upload": (
         "_put_attachments",
         "_put_tables",
         "_put_media",
         "pack_put",
         "scan_pack_put",
+        "put",
     ),
-    "commit (dependency table, header)": ("upload_dependencies", "put_file", "commit"),
+    "commit (dependency table, header)": (
+        "upload_dependencies",
+        "put_file",
+        "lock",
+        "check",
+        "commit",
+        "release",
+    ),
     "other": ("other",),
 }
 PUT_STAGES = ("_put_attachments", "_put_tables", "_put_media")

@@ -6,7 +6,6 @@ import dataclasses
 import os
 import shutil
 import threading
-import time
 
 import audb
 import audformat
@@ -24,54 +23,21 @@ from audb_publish.cli import capture_report
 from audb_publish.patching import _ORIGINAL as upstream_publish
 from audb_publish.plan import Plan
 
-from conftest import ARCHIVES
-from conftest import assert_same_repository
-from conftest import only_repository
-from conftest import save_like_on_disk
-from conftest import write_audio
+from helpers import ARCHIVES
+from helpers import DOCS
+from helpers import FILES
+from helpers import LICENSE
+from helpers import assert_same_repository
+from helpers import break_cache_file
+from helpers import cached_db
+from helpers import only_repository
+from helpers import publish_cached
+from helpers import save_like_on_disk
+from helpers import settle
+from helpers import write_audio
+from helpers import write_text
 
-FILES = [f"audio/{i}.wav" for i in range(6)]
-
-
-@pytest.fixture(autouse=True)
-def fine_clock(monkeypatch):
-    r"""A file is racy for 50 ms only, so that tests need not wait 2 s."""
-    monkeypatch.setattr(integrity, "RACY_NS", 50_000_000)
-
-
-def settle():
-    time.sleep(0.1)
-
-
-DOCS = ["docs/a.txt", "docs/sub/b.txt"]
-LICENSE = "LICENSE.txt"
-
-
-def _db(root: str) -> None:
-    for seed, file in enumerate(FILES):
-        write_audio(os.path.join(root, file), 0.2, 16000, 1, "PCM_16", seed)
-    for file in [*DOCS, LICENSE]:
-        _write(os.path.join(root, file), f"content of {file}\n")
-    db = audformat.Database("cached")
-    db["files"] = audformat.Table(audformat.filewise_index(FILES))
-    db.attachments["docs"] = audformat.Attachment("docs")
-    db.attachments["license"] = audformat.Attachment(LICENSE)
-    db.save(root)
-    settle()
-
-
-def _write(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as fp:
-        fp.write(text)
-
-
-def _publish(root, version, repository, cache, **kwargs):
-    with only_repository(repository, cache), capture_report() as reports:
-        deps = audb_publish.publish(
-            root, version, repository, verbose=False, cache_root=cache, **kwargs
-        )
-    return deps, reports[0]
+pytestmark = pytest.mark.usefixtures("fine_clock")  # racy for 50 ms only
 
 
 @pytest.fixture
@@ -80,8 +46,8 @@ def published(repositories, tmp_path):
     repository = repositories.new("file-system")
     root = str(tmp_path / "db")
     cache = str(tmp_path / "cache")
-    _db(root)
-    _, report = _publish(root, "1.0.0", repository, cache)
+    cached_db(root)
+    _, report = publish_cached(root, "1.0.0", repository, cache)
     assert report.cached_media == 0
     settle()
     return root, repository, cache
@@ -89,7 +55,7 @@ def published(repositories, tmp_path):
 
 def _update(root, repository, cache, version="1.1.0", **kwargs):
     settle()
-    return _publish(root, version, repository, cache, **kwargs)
+    return publish_cached(root, version, repository, cache, **kwargs)
 
 
 def test_unchanged_files_are_not_read(published):
@@ -173,14 +139,14 @@ def test_attachments(change, published, tmp_path, repositories):
         os.utime(a)
     elif change == "content restored":
         stat = os.stat(a)
-        _write(a, open(a).read().upper())
+        write_text(a, open(a).read().upper())
         os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     elif change == "added":
-        _write(os.path.join(root, "docs/sub/c.txt"), "new")
+        write_text(os.path.join(root, "docs/sub/c.txt"), "new")
     elif change == "removed":
         os.remove(a)
     elif change == "license":
-        _write(os.path.join(root, LICENSE), "other license\n")
+        write_text(os.path.join(root, LICENSE), "other license\n")
     deps, report = _same_deps_as_without_cache(published, tmp_path, repositories)
     assert report.cached_media == len(FILES)
     assert report.cached_attachments == (2 if change == "none" else 1)
@@ -194,7 +160,7 @@ def test_attachments(change, published, tmp_path, repositories):
 
 def test_racy_files_are_not_trusted(tmp_path):
     root = str(tmp_path / "db")
-    _db(root)
+    cached_db(root)
     cache = ChecksumCache.load(root, str(tmp_path / "cache"))
     results = scan_module.scan_media(root, FILES[:2], lambda n: None)
     assert not any(result.signature.racy for result in results)
@@ -210,26 +176,6 @@ def test_racy_files_are_not_trusted(tmp_path):
     meta[b"written_ns"] = str(results[0].signature.mtime_ns + 1).encode()
     pq.write_table(table.replace_schema_metadata(meta), cache.path)
     assert len(ChecksumCache.load(root, str(tmp_path / "cache"))) == 0
-
-
-def break_cache_file(path: str, how: str) -> None:
-    r"""Break a cache file: deleted, truncated, garbage, other format or root."""
-    if how == "deleted":
-        os.remove(path)
-    elif how == "truncated":
-        with open(path, "r+b") as fp:
-            fp.truncate(os.path.getsize(path) // 2)
-    elif how == "garbage":
-        with open(path, "wb") as fp:
-            fp.write(b"not parquet")
-    elif how == "other format":
-        table = pq.read_table(path)
-        meta = {**table.schema.metadata, b"format": b"0"}
-        pq.write_table(table.replace_schema_metadata(meta), path)
-    else:  # the cache of another database root
-        table = pq.read_table(path)
-        meta = {**table.schema.metadata, b"db_root": b"/somewhere/else"}
-        pq.write_table(table.replace_schema_metadata(meta), path)
 
 
 @pytest.mark.parametrize(
@@ -409,7 +355,7 @@ def test_update_in_place_equals_upstream(
 def test_parquet_table_listed_as_media(repositories, tmp_path):
     r"""A table file a table lists as media is decided with its table."""
     template = str(tmp_path / "template")
-    _db(template)
+    cached_db(template)
     db = audformat.Database.load(template)
     db["more"] = audformat.Table(audformat.filewise_index(["db.files.parquet"]))
     db.save(template, storage_format="parquet")
@@ -430,9 +376,9 @@ def test_known_member_changes_before_its_pack(repositories, tmp_path, monkeypatc
     repository = repositories.new("file-system")
     root = str(tmp_path / "db")
     cache = str(tmp_path / "cache")
-    _db(root)
+    cached_db(root)
     pair = {FILES[0]: "pair", FILES[1]: "pair"}
-    _publish(root, "1.0.0", repository, cache, archives=pair)
+    publish_cached(root, "1.0.0", repository, cache, archives=pair)
     settle()
     write_audio(os.path.join(root, FILES[0]), 0.3, 16000, 1, "PCM_16", 55)
     settle()
@@ -465,7 +411,7 @@ def test_known_member_changes_before_its_pack(repositories, tmp_path, monkeypatc
 
 def test_writing_the_cache_never_fails_a_publish(tmp_path, monkeypatch, caplog):
     root = str(tmp_path / "db")
-    _db(root)
+    cached_db(root)
     results = scan_module.scan_media(root, FILES[:1], lambda n: None)
     # a cache that is neither read nor written
     cache = ChecksumCache(root, None)
@@ -513,8 +459,8 @@ def test_caches_of_deleted_roots_are_dropped(repositories, tmp_path):
     roots = [str(tmp_path / name) for name in ["a", "b"]]
     repos = [repositories.new("file-system") for _ in roots]
     for root, repository in zip(roots, repos, strict=True):
-        _db(root)
-        _publish(root, "1.0.0", repository, cache)
+        cached_db(root)
+        publish_cached(root, "1.0.0", repository, cache)
     assert _caches(cache) == {"checksums": roots, "tables": roots}
     shutil.rmtree(roots[0])
     with open(os.path.join(cache, "audb-publish", "checksums", "junk"), "w") as fp:
@@ -530,8 +476,8 @@ def test_caches_stay_below_the_size_bound(repositories, tmp_path, monkeypatch):
     repos = [repositories.new("file-system") for _ in roots]
     sizes = []
     for root, repository in zip(roots, repos, strict=True):
-        _db(root)
-        _publish(root, "1.0.0", repository, cache)
+        cached_db(root)
+        publish_cached(root, "1.0.0", repository, cache)
         settle()
         sizes.append(sum(checksum_cache._describe(p)[2] for p in _paths(base, root)))
     assert _caches(cache)["checksums"] == roots

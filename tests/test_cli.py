@@ -16,8 +16,9 @@ import audb_publish
 from audb_publish import cli
 from audb_publish.patching import _ORIGINAL
 
-from conftest import only_repository
-from conftest import write_audio
+from helpers import Injected
+from helpers import only_repository
+from helpers import write_audio
 
 
 def small_db(root):
@@ -59,10 +60,6 @@ def test_patched_with_defaults():
         with audb_publish.patched():
             raise Injected()
     assert not audb_publish.is_patched()
-
-
-class Injected(Exception):
-    pass
 
 
 @pytest.fixture

@@ -19,18 +19,18 @@ from audb_publish import remote as remote_module
 from audb_publish.cli import capture_report
 from audb_publish.patching import _ORIGINAL as upstream_publish
 
-from conftest import ARCHIVES
-from conftest import NAME
-from conftest import assert_same_repository
-from conftest import only_repository
-from conftest import repository_files
-from conftest import update_database
-from conftest import write_audio
-from test_errors import CASES
-from test_errors import NAME as SMALL
-from test_errors import run
-from test_errors import small_db
-from test_faults import count_puts
+from error_cases import CASES
+from error_cases import run
+from helpers import ARCHIVES
+from helpers import NAME
+from helpers import SMALL
+from helpers import assert_same_repository
+from helpers import count_puts
+from helpers import only_repository
+from helpers import repository_files
+from helpers import small_db
+from helpers import update_database
+from helpers import write_audio
 
 
 def _folder_state(root: str) -> dict[str, str]:

@@ -2,60 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import zipfile
 
 import audb
-import audeer
 import pandas as pd
 import pytest
 
 import audb_publish
-from audb_publish.patching import _ORIGINAL as upstream_publish
 
-from conftest import ARCHIVES
-from conftest import BACKENDS
-from conftest import NAME
-from conftest import assert_same_load
-from conftest import assert_same_repository
-from conftest import download
-from conftest import only_repository
-from conftest import repository_files
-from conftest import update_database
-
-
-def publish_chain(publish, repository, template, tmp, **kwargs):
-    r"""Publish 1.0.0 from scratch and 1.1.0 as an update on top of it."""
-    tmp = str(tmp)
-    cache = audeer.mkdir(tmp, "cache")
-    with only_repository(repository, cache):
-        v1 = os.path.join(tmp, "v1")
-        shutil.copytree(template, v1)
-        deps1 = publish(
-            v1, "1.0.0", repository, archives=ARCHIVES, verbose=False, **kwargs
-        )
-        v2 = os.path.join(tmp, "v2")
-        audb.load_to(
-            v2,
-            NAME,
-            version="1.0.0",
-            only_metadata=True,
-            cache_root=cache,
-            verbose=False,
-        )
-        archives = update_database(v2, template)
-        deps2 = publish(v2, "1.1.0", archives=archives, verbose=False, **kwargs)
-    return deps1, deps2
-
-
-@pytest.fixture(scope="session", params=BACKENDS)
-def reference(request, repositories, template, tmp_path_factory):
-    r"""Both versions published by upstream audb.publish, once per backend."""
-    repository = repositories.new(request.param)
-    tmp = tmp_path_factory.mktemp("upstream")
-    deps = publish_chain(upstream_publish, repository, template, tmp, num_workers=2)
-    return request.param, repository, deps
+from helpers import NAME
+from helpers import assert_same_load
+from helpers import assert_same_repository
+from helpers import download
+from helpers import publish_chain
+from helpers import repository_files
 
 
 @pytest.mark.parametrize(

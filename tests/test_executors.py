@@ -19,15 +19,15 @@ from audb_publish import executors
 from audb_publish import plan as plan_module
 from audb_publish.testing import dask_cluster
 
-from conftest import assert_same_repository
-from conftest import repository_files
-from conftest import write_audio
-from test_equivalence import publish_chain
-from test_equivalence import reference  # noqa: F401 (fixture)
-from test_errors import small_db
-from test_faults import clean  # noqa: F401 (fixture)
-from test_faults import headers
-from test_faults import publish
+from helpers import assert_same_repository
+from helpers import cached_db
+from helpers import headers
+from helpers import publish
+from helpers import publish_cached
+from helpers import publish_chain
+from helpers import repository_files
+from helpers import small_db
+from helpers import write_audio
 
 distributed = pytest.importorskip("distributed")
 
@@ -243,9 +243,6 @@ def test_update_in_place_with_the_cache_on_processes(
     r"""The checksum cache stays in the caller: hits are not sent to workers."""
     from audb_publish import integrity
 
-    from test_checksum_cache import _db
-    from test_checksum_cache import _publish
-
     monkeypatch.setattr(integrity, "RACY_NS", 50_000_000)  # no need to wait 2 s
 
     deps = []
@@ -253,12 +250,14 @@ def test_update_in_place_with_the_cache_on_processes(
         repository = repositories.new("file-system")
         root = str(tmp_path / scheduler)
         cache = str(tmp_path / f"cache-{scheduler}")
-        _db(root)
-        _publish(root, "1.0.0", repository, cache)
+        cached_db(root)
+        publish_cached(root, "1.0.0", repository, cache)
         time.sleep(0.1)
         write_audio(os.path.join(root, "audio/0.wav"), 0.3, 16000, 1, "PCM_16", 9)
         time.sleep(0.1)
-        result, report = _publish(root, "1.1.0", repository, cache, scheduler=scheduler)
+        result, report = publish_cached(
+            root, "1.1.0", repository, cache, scheduler=scheduler
+        )
         assert report.cached_media == 5
         deps.append(result())
     pd.testing.assert_frame_equal(*deps)

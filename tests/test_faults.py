@@ -11,69 +11,16 @@ import audb
 import audeer
 import pytest
 
-import audb_publish
 from audb_publish import remote as remote_module
 from audb_publish import scan as scan_module
 from audb_publish import validate as validate_module
 
-from conftest import ARCHIVES
-from conftest import assert_same_repository
-from conftest import only_repository
-from conftest import repository_files
-
-
-class Injected(Exception):
-    r"""The fault the tests inject."""
-
-
-def publish(root, repository, cache, **kwargs):
-    with only_repository(repository, cache):
-        return audb_publish.publish(
-            root, "1.0.0", repository, archives=ARCHIVES, verbose=False, **kwargs
-        )
-
-
-@pytest.fixture
-def clean(repositories, template, tmp_path_factory):
-    r"""A repository with a clean publish of the template, once per test."""
-    tmp = tmp_path_factory.mktemp("clean")
-    repository = repositories.new("file-system")
-    root = str(tmp / "db")
-    shutil.copytree(template, root)
-    publish(root, repository, str(tmp / "cache"), num_workers=2)
-    return repository
-
-
-def count_puts(monkeypatch) -> list[str]:
-    calls = []
-    original = remote_module.Remote._put
-
-    def put(self, path, version, write, kind, *args):
-        calls.append(path)
-        return original(self, path, version, write, kind, *args)
-
-    monkeypatch.setattr(remote_module.Remote, "_put", put)
-    return calls
-
-
-def fail_put(monkeypatch, k: int) -> None:
-    original = remote_module.Remote._put
-    calls = []
-    lock = threading.Lock()
-
-    def put(self, path, version, write, kind, *args):
-        with lock:
-            calls.append(path)
-            n = len(calls)
-        if n == k:
-            raise Injected(f"put {k} of {path}")
-        return original(self, path, version, write, kind, *args)
-
-    monkeypatch.setattr(remote_module.Remote, "_put", put)
-
-
-def headers(repository) -> list[str]:
-    return [f for f in repository_files(repository) if f.endswith("db.yaml")]
+from helpers import Injected
+from helpers import assert_same_repository
+from helpers import count_puts
+from helpers import fail_put
+from helpers import headers
+from helpers import publish
 
 
 @pytest.fixture(scope="module")

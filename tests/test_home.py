@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from test_errors import small_db
+from helpers import small_db
 
 EXAMPLE = os.path.join(
     os.path.dirname(__file__), "..", "examples", "publish_example.py"

@@ -31,7 +31,6 @@ import audeer
 import audformat
 import pytest
 
-import audb_publish
 from audb_publish import hashing
 from audb_publish import integrity
 from audb_publish import scan as scan_module
@@ -40,12 +39,11 @@ from audb_publish.integrity import FileChangedError
 from audb_publish.integrity import Guard
 from audb_publish.integrity import Signature
 
-from conftest import ARCHIVES
-from conftest import NAME
-from conftest import convert_table
-from conftest import download
-from conftest import only_repository
-from conftest import repository_files
+from helpers import NAME
+from helpers import convert_table
+from helpers import download
+from helpers import headers
+from helpers import publish
 
 # ----------------------------------------------------------- mutations
 
@@ -168,17 +166,6 @@ def after_write(monkeypatch, target: str, mutate) -> list[str]:
 
 
 # -------------------------------------------------------------- checks
-
-
-def publish(root, repository, cache, version="1.0.0", **kwargs):
-    with only_repository(repository, cache):
-        return audb_publish.publish(
-            root, version, repository, archives=ARCHIVES, verbose=False, **kwargs
-        )
-
-
-def headers(repository) -> list[str]:
-    return [f for f in repository_files(repository) if f.endswith("db.yaml")]
 
 
 def assert_consistent(repository, tmp, version="1.0.0") -> audb.Dependencies:

@@ -15,8 +15,8 @@ import pytest
 
 from audb_publish.testing import dask_cluster
 
-from conftest import write_audio
-from test_faults import headers
+from helpers import headers
+from helpers import write_audio
 
 INTERRUPTED = "interrupted: nothing was committed; publish again to resume"
 

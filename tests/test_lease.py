@@ -31,15 +31,14 @@ from audb_publish.commit.lock import Holder
 from audb_publish.commit.lock import read_holder
 from audb_publish.relay import Relay
 
-from conftest import ARCHIVES
-from conftest import assert_same_repository
-from conftest import only_repository
-from conftest import repository_files
-from test_faults import Injected
-from test_faults import clean  # noqa: F401 (fixture)
-from test_faults import fail_put
-from test_faults import headers
-from test_faults import publish
+from helpers import ARCHIVES
+from helpers import Injected
+from helpers import assert_same_repository
+from helpers import fail_put
+from helpers import headers
+from helpers import only_repository
+from helpers import publish
+from helpers import repository_files
 
 BACKENDS = ["file-system", "s3"]
 LOCK = "/equiv/1.0.0/db.lock"

@@ -26,16 +26,15 @@ from audb_publish.commit import VersionLockedError
 from audb_publish.commit.lock import Holder
 from audb_publish.remote import Remote
 
-from conftest import assert_same_repository
-from conftest import only_repository
-from conftest import repository_files
-from conftest import write_audio
-from test_faults import Injected
-from test_faults import clean  # noqa: F401 (fixture)
-from test_faults import count_puts
-from test_faults import fail_put
-from test_faults import headers
-from test_faults import publish
+from helpers import Injected
+from helpers import assert_same_repository
+from helpers import count_puts
+from helpers import fail_put
+from helpers import headers
+from helpers import only_repository
+from helpers import publish
+from helpers import repository_files
+from helpers import write_audio
 
 BACKENDS = ["file-system", "s3"]
 TRIALS = 10

@@ -14,12 +14,12 @@ import pytest
 import audb_publish
 from audb_publish.patching import _ORIGINAL as upstream_publish
 
-from conftest import assert_same_repository
-from conftest import only_repository
-from test_errors import NAME
-from test_errors import small_db
-from test_errors import with_column
-from test_errors import write_csv
+from helpers import SMALL as NAME
+from helpers import assert_same_repository
+from helpers import only_repository
+from helpers import small_db
+from helpers import with_column
+from helpers import write_csv
 
 # each case changes a fresh database and returns publish arguments
 

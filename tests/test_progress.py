@@ -17,9 +17,9 @@ from audb_publish.progress import Estimate
 from audb_publish.progress import fields
 from audb_publish.progress import layout
 
-from conftest import only_repository
-from test_errors import NAME as SMALL
-from test_errors import small_db
+from helpers import SMALL
+from helpers import only_repository
+from helpers import small_db
 
 
 class Clock:

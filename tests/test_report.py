@@ -12,10 +12,10 @@ import audb_publish
 from audb_publish import cli
 from audb_publish import commit as commit_module
 
-from conftest import download
-from conftest import only_repository
-from conftest import repository_files
-from conftest import write_audio
+from helpers import download
+from helpers import only_repository
+from helpers import repository_files
+from helpers import write_audio
 
 MEDIA = ["a.wav", "b.wav", "sub/c.wav"]
 

@@ -15,12 +15,13 @@ from audb_publish import table_cache
 from audb_publish import validate as validate_module
 from audb_publish.patching import _ORIGINAL as upstream_publish
 
-from conftest import only_repository
-from conftest import write_audio
-from test_checksum_cache import _publish
-from test_checksum_cache import break_cache_file
-from test_checksum_cache import fine_clock  # noqa: F401 (autouse fixture)
-from test_checksum_cache import settle
+from helpers import break_cache_file
+from helpers import only_repository
+from helpers import publish_cached
+from helpers import settle
+from helpers import write_audio
+
+pytestmark = pytest.mark.usefixtures("fine_clock")  # racy for 50 ms only
 
 FILES = [f"audio/{i}.wav" for i in range(4)]
 
@@ -69,7 +70,7 @@ def published(repositories, tmp_path):
     root = str(tmp_path / "db")
     cache = str(tmp_path / "cache")
     _db(root)
-    _publish(root, "1.0.0", repository, cache)
+    publish_cached(root, "1.0.0", repository, cache)
     settle()
     return root, repository, cache
 
@@ -79,7 +80,7 @@ def test_unchanged_tables_are_not_read(published, counted):
     reads, scans = counted
     write_audio(os.path.join(root, FILES[0]), 0.3, 16000, 1, "PCM_16", 9)
     settle()
-    deps, _ = _publish(root, "1.1.0", repository, cache)
+    deps, _ = publish_cached(root, "1.1.0", repository, cache)
     # validation always reads the misc table;
     # the checksums of all table files come from the checksum cache
     assert reads == ["speakers"]
@@ -90,7 +91,7 @@ def test_unchanged_tables_are_not_read(published, counted):
 def test_cache_off_reads_every_table(published, counted):
     root, repository, cache = published
     reads, scans = counted
-    _publish(root, "1.1.0", repository, cache, checksum_cache=False)
+    publish_cached(root, "1.1.0", repository, cache, checksum_cache=False)
     assert sorted(reads) == ["files", "segments", "speakers"]
     assert len(scans) == 3
 
@@ -116,7 +117,7 @@ def test_table_changed_with_size_and_mtime_restored_is_read(
 
     _restore_times(path, swap)
     settle()
-    deps, _ = _publish(root, "1.1.0", repository, cache)
+    deps, _ = publish_cached(root, "1.1.0", repository, cache)
     assert "files" in reads
     assert "db.files.csv" in scans
     assert deps.version("db.files.csv") == "1.1.0"
@@ -132,7 +133,7 @@ def test_changed_definition_is_read_and_refused_as_upstream(
     db.save(root, header_only=True)
     settle()
     with pytest.raises(ValueError) as ours:
-        _publish(root, "1.1.0", repository, cache)
+        publish_cached(root, "1.1.0", repository, cache)
     assert "files" in reads
     with only_repository(repository, str(tmp_path / "upstream-cache")):
         with pytest.raises(ValueError) as theirs:
@@ -166,7 +167,7 @@ def test_duplicates_are_never_cached(repositories, tmp_path, counted):
     settle()
     for _ in range(2):
         with pytest.raises(ValueError, match="duplicates"):
-            _publish(root, "1.0.0", repository, cache)
+            publish_cached(root, "1.0.0", repository, cache)
     assert reads.count("files") == 2
 
 
@@ -177,10 +178,10 @@ def test_racy_table_is_not_cached(repositories, tmp_path, counted, monkeypatch):
     root = str(tmp_path / "db")
     cache = str(tmp_path / "cache")
     _db(root)
-    _publish(root, "1.0.0", repository, cache)
+    publish_cached(root, "1.0.0", repository, cache)
     monkeypatch.setattr(integrity, "RACY_NS", 50_000_000)
     settle()
-    _publish(root, "1.1.0", repository, cache)
+    publish_cached(root, "1.1.0", repository, cache)
     assert (
         sorted(reads) == ["files", "files", "segments", "segments"] + ["speakers"] * 2
     )
@@ -203,7 +204,7 @@ def test_broken_cache_file_is_ignored(published, counted, how, tmp_path):
         shutil.copytree(folder, moved)
         root = other
     settle()
-    _publish(root, "1.1.0", repository, cache)
+    publish_cached(root, "1.1.0", repository, cache)
     assert "files" in reads
 
 

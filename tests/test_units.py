@@ -20,14 +20,12 @@ from audb_publish.scheduler import Pending
 from audb_publish.scheduler import Scheduler
 from audb_publish.threads import Cancelled
 
-from conftest import assert_same_repository
-from conftest import only_repository
-from conftest import repository_files
-from conftest import write_audio
-
-
-class Injected(Exception):
-    pass
+from helpers import Injected
+from helpers import assert_same_repository
+from helpers import headers
+from helpers import only_repository
+from helpers import repository_files
+from helpers import write_audio
 
 
 def small_db(root: str, files=("a.wav", "b.wav"), attachment: bool = True) -> None:
@@ -52,10 +50,6 @@ def repository(repositories, tmp_path):
 def publish(root, version, repository, **kwargs):
     kwargs.setdefault("verbose", False)
     return audb_publish.publish(root, version, repository, **kwargs)
-
-
-def headers(repository):
-    return [f for f in repository_files(repository) if f.endswith("db.yaml")]
 
 
 def test_header_that_arrived_is_removed(repository, tmp_path, monkeypatch):

@@ -17,9 +17,9 @@ import pytest
 import audb_publish
 from audb_publish import cli
 
-from conftest import NAME
-from conftest import repository_files
-from test_faults import publish
+from helpers import NAME
+from helpers import publish
+from helpers import repository_files
 
 BACKENDS = ["file-system", "s3"]
 
