@@ -10,18 +10,17 @@ they are packed and put once every scan finished,
 or as soon as they are ready with ``pipeline``.
 Then the plan applies the changes to the dependency table,
 and commit puts it and the header.
-The report times the stages in the order they ran:
-``validate``, ``scan`` and ``pack_put`` (``scan_pack_put`` with ``pipeline``),
-``plan``, ``commit``.
+The report times every step in the stages of
+:data:`audb_publish.report.STAGES`, the same whatever ``pipeline`` is;
+together they take the time of the whole publish.
 
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Mapping
+import functools
 import logging
-import time
 
 import audb
 
@@ -261,11 +260,10 @@ def publish(
         ['1.0.0']
 
     """
+    report = Report(version=version)  # its clock starts
     check_versions(version, previous_version)
     compression_.check(compression)
     check_lock_timeout(lock_timeout)
-    report = Report(version=version)
-    start = time.perf_counter()
     basis = check_basis(db_root, version, repository, previous_version)
     # temporary folders of publishes on this host that are gone
     owners.sweep()
@@ -273,13 +271,17 @@ def publish(
     with Scheduler(
         num_workers, verbose=verbose, desc=f"Publish {version}", scheduler=scheduler
     ) as workers:
+        _mark(report, "validate")
         tables = TableCache.load(db_root, cache_root) if checksum_cache else None
+        _mark(report, "caches")
         ctx = validate(workers, basis, archives, table_cache=tables)
-        _log_stage(report, "validate", start)
+        _mark(report, "validate")
         if tables is not None:
             tables.save()  # the tables passed validation
-        plan = Plan(ctx)
         cache = ChecksumCache.load(db_root, cache_root) if checksum_cache else None
+        _mark(report, "caches")
+        plan = Plan(ctx)
+        _mark(report, "plan")
         lock = VersionLock(
             ctx.remote,
             ctx.db.name,
@@ -288,21 +290,24 @@ def publish(
             lock_timeout=lock_timeout,
         )
         with ctx.remote, lock:
+            _mark(report, "lock")
             report.lock = [str(event) for event in lock.events]
             scan_and_put(workers, ctx, plan, compression, pipeline, report, cache)
-            _stage(report, "plan", plan.apply, ctx.deps)
-            _stage(
-                report,
-                "commit",
-                commit,
+            plan.apply(ctx.deps)
+            _mark(report, "dependencies")
+            checked = functools.partial(_mark, report, "check")
+            commit(
                 ctx.remote,
                 ctx.deps,
                 db_root,
                 ctx.db.name,
                 version,
                 lock,
+                checked=checked,
             )
-        _log_report(report, ctx, workers)
+            _mark(report, "commit")
+    _mark(report, "release")
+    _log_report(report, ctx, workers)
     return ctx.deps
 
 
@@ -357,7 +362,6 @@ def scan_and_put(
         cache: checksum cache, saved once every scan finished
 
     """
-    start = time.perf_counter()
     # as in audb, scan errors win over an archive name the backend forbids,
     # which is raised before anything is put
     pipeline = pipeline and plan.archives_valid
@@ -394,9 +398,7 @@ def scan_and_put(
             submit_puts()
 
     def scanned() -> None:
-        nonlocal start
-        if not pipeline:
-            start = _log_stage(report, "scan", start)
+        _mark(report, "scan")
         plan.check_archives()
         submit_puts()
         if cache is not None:
@@ -406,21 +408,13 @@ def scan_and_put(
     pipeline_.scan_all(
         jobs, ctx, plan, report, ready, scanned, label, cache, overlap=pipeline
     )
-    _log_stage(report, "scan_pack_put" if pipeline else "pack_put", start)
+    _mark(report, "put")
 
 
-def _stage(report: Report, name: str, function: Callable, *args, **kwargs):
-    start = time.perf_counter()
-    result = function(*args, **kwargs)
-    _log_stage(report, name, start)
-    return result
-
-
-def _log_stage(report: Report, name: str, start: float) -> float:
-    now = report.stage_done(name, start)
-    seconds = now - start
+def _mark(report: Report, name: str) -> None:
+    r"""End a part of stage ``name`` now, see :meth:`Report.mark`."""
+    seconds = report.mark(name)
     logger.debug("%s: %.3f s", name, seconds, extra={"stage": name, "seconds": seconds})
-    return now
 
 
 def _log_report(report: Report, ctx: Context, scheduler: Scheduler) -> None:

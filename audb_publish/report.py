@@ -16,6 +16,37 @@ import dataclasses
 import json
 import time
 
+STAGES = (
+    "validate",
+    "caches",
+    "plan",
+    "lock",
+    "scan",
+    "put",
+    "dependencies",
+    "check",
+    "commit",
+    "release",
+)
+r"""Stages of a publish, in the order they start.
+
+``validate``: the checks of the database, its previous version
+and the repository, and starting the workers;
+``caches``: loading and saving the checksum and table caches
+(a save after the scans is part of ``scan``);
+``plan``: what changed, from the dependency table and the listing;
+``lock``: opening the repository and claiming the version;
+``scan``: until the last file was scanned,
+with ``pipeline`` while the first archives are put;
+``put``: the puts left after that;
+``dependencies``: the new dependency table in memory;
+``check``: the check of the files put and of the lock before the commit;
+``commit``: putting the dependency table, then the header;
+``release``: removing the lock, closing the repository,
+stopping the workers.
+The same stages whatever ``pipeline`` and ``scheduler`` are,
+and together they take the time of the whole publish."""
+
 
 @dataclasses.dataclass
 class Report:
@@ -46,7 +77,7 @@ class Report:
         bytes_read: bytes read from the database root
             by scans and archives
         bytes_written: bytes written to the repository
-        stages: seconds of each stage, in the order they ran
+        stages: seconds of each stage of :data:`STAGES`, in the order they ran
         seconds: seconds of the whole publish
         lock: what the claim of the version did
             about the lock of another publisher, and why:
@@ -83,21 +114,33 @@ class Report:
     seconds: float = 0.0
     lock: list[str] = dataclasses.field(default_factory=list)
     _start: float = dataclasses.field(default_factory=time.perf_counter, repr=False)
+    _last: float = dataclasses.field(default=0.0, repr=False)
 
-    def stage_done(self, name: str, start: float) -> float:
-        r"""Record the end of a stage that began at ``start``.
+    def mark(self, name: str) -> float:
+        r"""Add the time since the last mark to stage ``name``.
+
+        The first mark counts from the creation of the report,
+        so the stages add up to the time of the whole publish.
 
         Args:
-            name: stage
-            start: :func:`time.perf_counter` at its start
+            name: stage, one of :data:`STAGES`
 
         Returns:
-            :func:`time.perf_counter` now, the start of the next stage
+            seconds added
+
+        Examples:
+            >>> report = Report()
+            >>> report.mark("validate") >= 0
+            True
+            >>> list(report.stages)
+            ['validate']
 
         """
         now = time.perf_counter()
-        self.stages[name] = self.stages.get(name, 0.0) + now - start
-        return now
+        seconds = now - (self._last or self._start)
+        self._last = now
+        self.stages[name] = self.stages.get(name, 0.0) + seconds
+        return seconds
 
     def finish(self) -> Report:
         r"""Set the total time.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import audformat
 import pytest
@@ -11,6 +12,7 @@ import pytest
 import audb_publish
 from audb_publish import cli
 from audb_publish import commit as commit_module
+from audb_publish.report import STAGES
 
 from helpers import download
 from helpers import only_repository
@@ -81,7 +83,7 @@ def test_report_equals_what_the_repository_received(
     assert report["previous_version"] is None
     assert report["repository"] == " ".join(args)
     assert (report["num_workers"], report["cores"]) == (3, min(3, os.cpu_count()))
-    assert list(report["stages"]) == ["validate", "scan", "pack_put", "plan", "commit"]
+    assert list(report["stages"]) == list(STAGES)
     assert report["seconds"] >= sum(report["stages"].values()) - 0.01
     rate = report["bytes_read"] / report["seconds"] / 1e6
     assert report["read_mb_per_second"] == pytest.approx(rate, abs=0.002)
@@ -127,3 +129,25 @@ def test_report_is_logged_at_info(repositories, tmp_path, caplog):
     assert record.levelname == "INFO"
     assert record.getMessage() == record.report.summary()
     assert record.getMessage().startswith("published report 1.0.0 in ")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"pipeline": True}, {"num_workers": 3, "checksum_cache": False}],
+    ids=["default", "pipeline", "no-cache"],
+)
+def test_stages_cover_the_publish(kwargs, repositories, tmp_path):
+    # the same stages whatever the options, and together the whole publish
+    repository = repositories.new("file-system")
+    root = str(tmp_path / "db")
+    _db(root)
+    with only_repository(repository, str(tmp_path / "cache")):
+        with cli.capture_report() as reports:
+            start = time.perf_counter()
+            audb_publish.publish(root, "1.0.0", repository, verbose=False, **kwargs)
+            wall = time.perf_counter() - start
+    (report,) = reports
+    assert list(report.stages) == list(STAGES)
+    assert all(seconds >= 0 for seconds in report.stages.values())
+    assert abs(sum(report.stages.values()) - wall) <= 0.05 * wall
+    assert abs(report.seconds - wall) <= 0.05 * wall

@@ -24,6 +24,7 @@ and is checked to be still this publish's before the commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import contextlib
 import os
 import tempfile
@@ -66,6 +67,8 @@ def commit(
     name: str,
     version: str,
     lock: VersionLock | None = None,
+    *,
+    checked: Callable[[], None] | None = None,
 ) -> None:
     r"""Check the files put and the lock, put the dependency table, then the header.
 
@@ -79,6 +82,8 @@ def commit(
         name: database name
         version: version to publish
         lock: the claim of ``version``, checked to be still this publish's
+        checked: called once the files put and the lock are checked,
+            for the report's ``check`` stage
 
     Raises:
         VersionLockLostError: if the lock is no longer this publish's
@@ -94,6 +99,8 @@ def commit(
     check_puts(remote)
     if lock is not None:
         lock.check()
+    if checked is not None:
+        checked()
     header = f"/{name}/{HEADER_FILE}"
     exists = RuntimeError(
         f"A version '{version}' already exists for database '{name}'."
