@@ -16,6 +16,7 @@ from audb_publish.checksum_cache import ChecksumCache
 from audb_publish.plan import Plan
 from audb_publish.plan import Put
 from audb_publish.report import Report
+from audb_publish.scheduler import JobKind
 from audb_publish.scheduler import Jobs
 from audb_publish.validate import Context
 
@@ -104,19 +105,20 @@ def scan_all(
             cache.record(result)
         take(plan.add_media(result))
 
-    def take_path(kind: str, key: str, path: str, result: scan.PathScan) -> None:
+    def take_path(kind: JobKind, key: str, path: str, result: scan.PathScan) -> None:
         if cache is not None and path not in ctx.media:
             cache.record_path(path, result)
-        add = plan.add_attachment if kind == "attachment" else plan.add_table
+        add = plan.add_attachment if kind is JobKind.ATTACHMENT else plan.add_table
         take(add(key, result.checksum, result.signatures))
 
     # table files and attachments the cache knows are not read;
     # a table file listed as media is cached as media, with its MD5
     cached_paths = []
     paths = [
-        ("attachment", key, path, ctx.attachments[key]) for key, path in attachments
+        (JobKind.ATTACHMENT, key, path, ctx.attachments[key])
+        for key, path in attachments
     ]
-    paths += [("table", key, file, [file]) for key, file in tables]
+    paths += [(JobKind.TABLE, key, file, [file]) for key, file in tables]
     paths_of = {(kind, key): path for kind, key, path, _ in paths}
     for kind, key, path, path_files in paths:
         hit = None
@@ -125,20 +127,33 @@ def scan_all(
         if hit is None:
             nbytes = sum(size_of.get(f, 0) for f in path_files)
             jobs.submit(
-                kind, key, scan.scan_path, root, path, kind, nbytes=nbytes, stage="hash"
+                kind,
+                key,
+                scan.scan_path,
+                root,
+                path,
+                kind.value,
+                nbytes=nbytes,
+                stage="hash",
             )
         else:
             cached_paths.append((kind, key, path, hit))
     for batch in scan.batches(files, sizes, jobs.scheduler.parallel):
         nbytes = sum(size_of.get(file, 0) for file in batch)
         jobs.submit(
-            "media", None, scan.scan_media, root, batch, nbytes=nbytes, stage="hash"
+            JobKind.MEDIA,
+            None,
+            scan.scan_media,
+            root,
+            batch,
+            nbytes=nbytes,
+            stage="hash",
         )
     scans = jobs.count
     # after counting the scans: take() may submit puts
     take(without_scan)
     for kind, key, path, hit in cached_paths:
-        if kind == "table":
+        if kind is JobKind.TABLE:
             report.cached_tables += 1
         else:
             report.cached_attachments += 1
@@ -158,16 +173,16 @@ def scan_all(
     if scans == 0:
         done()
     for kind, key, result in jobs.finished():
-        if kind == "put":
+        if kind is JobKind.PUT:
             if elsewhere:  # recorded in another process's Remote: here, too
                 for transfer in result:
                     ctx.remote.record(transfer)
             continue
-        display.update(0, files=len(result) if kind == "media" else 1)
-        if kind in ("attachment", "table"):
-            take_path(kind, key, paths_of[kind, key], result)
-        else:
+        display.update(0, files=len(result) if kind is JobKind.MEDIA else 1)
+        if kind is JobKind.MEDIA:
             take_media(result)
+        else:
+            take_path(kind, key, paths_of[kind, key], result)
         scans -= 1
         if scans == 0:
             done()

@@ -36,6 +36,7 @@ from audb_publish.executors import RemoteRef
 from audb_publish.plan import Plan
 from audb_publish.plan import Put
 from audb_publish.report import Report
+from audb_publish.scheduler import JobKind
 from audb_publish.scheduler import Jobs
 from audb_publish.scheduler import Scheduler
 from audb_publish.table_cache import TableCache
@@ -377,7 +378,7 @@ def scan_and_put(
         for batch in scan.batches(held, sizes, scheduler.num_workers):
             nbytes = sum(item.nbytes for item in batch)
             jobs.submit(
-                "put",
+                JobKind.PUT,
                 None,
                 pack.put_many,
                 remote,

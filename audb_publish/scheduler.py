@@ -34,6 +34,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 import concurrent.futures
+import enum
 import functools
 import os
 import queue
@@ -401,6 +402,30 @@ class Pending:
             return future
 
 
+class JobKind(enum.Enum):
+    r"""What a job of :class:`Jobs` does.
+
+    The value of a scan job's kind is the kind of file it scans,
+    as :mod:`audb_publish.integrity` names it.
+
+    Examples:
+        >>> JobKind.TABLE.value
+        'table'
+
+    """
+
+    MEDIA = "media"
+    r"""Scans a batch of media files."""
+    TABLE = "table"
+    r"""Scans a table file."""
+    ATTACHMENT = "attachment"
+    r"""Scans an attachment."""
+    PUT = "put"
+    r"""Packs and puts archives and files."""
+    CHECK = "check"
+    r"""Checks a published archive or file (:func:`audb_publish.verify`)."""
+
+
 class Jobs:
     r"""Jobs of one stage on a scheduler, each with a kind and a key.
 
@@ -412,11 +437,11 @@ class Jobs:
     def __init__(self, scheduler: Scheduler):
         self.scheduler = scheduler
         self._pending = Pending()
-        self._kinds: dict[object, tuple[str, str | None, int, int, tuple]] = {}
+        self._kinds: dict[object, tuple[JobKind, str | None, int, int, tuple]] = {}
 
     def submit(
         self,
-        kind: str,
+        kind: JobKind,
         key: str | None,
         function: Callable,
         *args,
@@ -449,7 +474,7 @@ class Jobs:
         r"""Jobs not finished yet."""
         return self._pending.count
 
-    def finished(self) -> Iterator[tuple[str, str | None, object]]:
+    def finished(self) -> Iterator[tuple[JobKind, str | None, object]]:
         r"""Kind, key and result of jobs as they finish, also those added meanwhile.
 
         Yields:

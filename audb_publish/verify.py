@@ -49,6 +49,7 @@ from audb_publish import owners
 from audb_publish.layout import DEPENDENCY_FILE
 from audb_publish.layout import LOCK_FILE
 from audb_publish.remote import Remote
+from audb_publish.scheduler import JobKind
 from audb_publish.scheduler import Jobs
 from audb_publish.scheduler import Scheduler
 
@@ -234,7 +235,9 @@ def verify(
             jobs = Jobs(pool)
             for item in expected:
                 if remote.path(item.path, item.version) in present:
-                    jobs.submit("check", None, _check, remote, item, deep, files=1)
+                    jobs.submit(
+                        JobKind.CHECK, None, _check, remote, item, deep, files=1
+                    )
             pool.display.update(0, files=len(expected) - jobs.count)  # missing
             for _, _, (members, nbytes, problems) in jobs.finished():
                 result.members += members
