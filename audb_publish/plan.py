@@ -99,6 +99,137 @@ class Put:
         return len(self.files) - len(self.missing)
 
 
+def _removed_attachments(ctx: Context, df: pd.DataFrame) -> list[str]:
+    r"""A file of each published attachment the database no longer has."""
+    rows = df[df["type"] == ATTACHMENT]
+    removed_ids = [a for a in rows["archive"].unique() if a not in ctx.db.attachments]
+    return [rows.index[rows["archive"] == archive][0] for archive in removed_ids]
+
+
+def _removed_tables(ctx: Context, df: pd.DataFrame) -> list[str]:
+    r"""Published table files the database no longer has."""
+    published = df.index[df["type"] == META]
+    return list(set(published) - set(ctx.tables.values()))
+
+
+@dataclasses.dataclass
+class _MediaArchives:
+    r"""The media files of a publication and their archives, before any scan.
+
+    Args:
+        table_media: table files listed as media, see ``Plan._take_table_media``
+        removed: published media files no table lists any more
+        forced: archives put whatever the scans tell:
+            they lost a file or have a new one
+        archive_of: archive of each media file
+        single_member: the one member of archives with one
+        several_members: the members of archives with more than one
+        added_members: the new members of each archive
+        error: the error of the first new archive name the backend refuses
+        new: new media files
+        files: media files to scan or take from the checksum cache
+
+    """
+
+    table_media: set[str]
+    removed: list[str]
+    forced: set[str]
+    archive_of: dict[str, str]
+    single_member: dict[str, str]
+    several_members: dict[str, list[str]]
+    added_members: dict[str, list[str]]
+    error: ValueError | None
+    new: set[str]
+    files: list[str]
+
+    @classmethod
+    def of(cls, ctx: Context, media: pd.DataFrame) -> _MediaArchives:
+        r"""Media archives of ``ctx`` from the media rows of the previous version.
+
+        Args:
+            ctx: validated publication
+            media: media rows of the previous dependency table
+
+        Returns:
+            media archives
+
+        """
+        # whole-list passes and C-level counting:
+        # per-row pandas access costs minutes for a million files,
+        # and a Python loop with several steps per row seconds
+        name = ctx.db.name
+        db_media = ctx.media
+        root_files = ctx.root_files
+        table_files = {file: table_id for table_id, file in ctx.tables.items()}
+        table_media = {f for f in table_files if f in db_media}
+        files = media.index.tolist()
+        archives = media["archive"].tolist()
+        if table_files:  # audb's table stage makes them table rows again
+            rows = [
+                (f, a)
+                for f, a in zip(files, archives, strict=True)
+                if f not in table_files
+            ]
+            files, archives = [f for f, _ in rows], [a for _, a in rows]
+        # members of archives, in the order audb lists them after the update
+        gone = []
+        if db_media.issuperset(files):
+            members = dict(zip(files, archives, strict=True))
+        else:
+            pairs = zip(files, archives, strict=True)
+            members = {f: a for f, a in pairs if f in db_media}
+            pairs = zip(files, archives, strict=True)
+            gone = [(f, a) for f, a in pairs if f not in members]
+        forced = {a for _, a in gone}
+        for file in media.index[media["removed"] != 0]:  # removed before
+            members.pop(file, None)
+        archive_of = members
+        single_member = {a: f for f, a in members.items()}
+        several_members: dict[str, list[str]] = {}
+        if len(single_member) < len(members):
+            counts = collections.Counter(members.values())
+            several_members = {a: [] for a, n in counts.items() if n > 1}
+            for file, archive in members.items():
+                if archive in several_members:
+                    several_members[archive].append(file)
+        added_members: dict[str, list[str]] = {}
+        # an archive is ready once all its members on disk are taken
+        on_disk = [f for f in members if f in root_files]
+        new = db_media.difference(files).difference(table_files)
+        new = sorted(f for f in new if f in root_files)
+        error = None
+        for file in new:
+            # as audb: an archive name that is false becomes a UID,
+            # and an int names the archive as its str does
+            archive = str(
+                ctx.archives.get(file)
+                or audeer.uid(from_string=file.replace("\\", "/"))
+            )
+            layout.check_archive_name(file, archive, name, ctx.version)
+            known = archive in single_member or archive in added_members
+            if not known and error is None:
+                try:
+                    # with the leading "//" that audb's join() gives, as its error
+                    check_path(layout.media_as_joined(name, archive))
+                except ValueError as exception:
+                    error = exception
+            archive_of[file] = archive
+            added_members.setdefault(archive, []).append(file)
+            forced.add(archive)
+        return cls(
+            table_media=table_media,
+            removed=[f for f, _ in gone],
+            forced=forced,
+            archive_of=archive_of,
+            single_member=single_member,
+            several_members=several_members,
+            added_members=added_members,
+            error=error,
+            new=set(new),
+            files=[*on_disk, *new, *sorted(table_media)],
+        )
+
+
 class Plan:
     r"""What changed in a database, and how to update its dependency table.
 
@@ -111,29 +242,49 @@ class Plan:
         self.ctx = ctx
         self.name = ctx.db.name
         df = ctx.deps()
+        media = df[df["type"] == MEDIA]
+        # the previous version, read once
         self._checksums = dict(
             zip(df.index.tolist(), df["checksum"].tolist(), strict=True)
         )
         self._versions = df["version"]
-        self._init_attachments(df)
-        self._init_tables(df)
-        self._init_media(df[df["type"] == MEDIA])
-        self.put_media: list[Put] = []
+        self._snapshot_audio = media[["bit_depth", "channels"]]
+        # what was removed, and the archives of the media files
+        self._removed_attachments = _removed_attachments(ctx, df)
+        self._removed_tables = _removed_tables(ctx, df)
+        archives = _MediaArchives.of(ctx, media)
+        self._table_media = archives.table_media
+        self._removed_media = archives.removed
+        self._forced = archives.forced
+        self._archive_of = archives.archive_of
+        self._single_member = archives.single_member
+        self._several_members = archives.several_members
+        self._added_members = archives.added_members
+        self._archive_error = archives.error
+        self._new = archives.new
+        self.media_files = archives.files
+        r"""Media files to scan or take from the checksum cache."""
+        # what the scans tell, as they arrive
+        self._attachment_checksums: dict[str, str] = {}
+        self._table_checksums: dict[str, str] = {}
+        self._table_scans: dict[str, str] = {}
+        self._parked: dict[str, MediaScan] = {}
+        self._changed: set[str] = set()
+        self._audio: dict[str, tuple[int, int]] = {}
         self._signatures: dict[str, Signature | None] = {}
         self._known: Known | None = None
         self._known_rows: dict[str, int] = {}
+        # archives: members taken so far, and those put
+        self._due_counts: dict[str, int] = {}
+        self._on_disk_counts: dict[str, int] = {}
+        self._taken: dict[str, int] = {}
+        self._put_archives: set[str] = set()
+        self.put_media: list[Put] = []
+        # rows of the new dependency table
+        self._add_values: list[tuple] = []
+        self._update_values: list[tuple] = []
 
     # attachments
-
-    def _init_attachments(self, df: pd.DataFrame) -> None:
-        rows = df[df["type"] == ATTACHMENT]
-        removed_ids = [
-            a for a in rows["archive"].unique() if a not in self.ctx.db.attachments
-        ]
-        self._removed_attachments = [
-            rows.index[rows["archive"] == archive][0] for archive in removed_ids
-        ]
-        self._attachment_checksums: dict[str, str] = {}
 
     def attachments_to_scan(self) -> list[tuple[str, str]]:
         r"""Attachments on disk, to be checksummed.
@@ -185,11 +336,6 @@ class Plan:
 
     # tables
 
-    def _init_tables(self, df: pd.DataFrame) -> None:
-        published = df.index[df["type"] == META]
-        self._removed_tables = list(set(published) - set(self.ctx.tables.values()))
-        self._table_checksums: dict[str, str] = {}
-
     def tables_to_scan(self) -> list[tuple[str, str]]:
         r"""Table files to be checksummed.
 
@@ -234,84 +380,6 @@ class Plan:
         return [put] + ready
 
     # media
-
-    def _init_media(self, media: pd.DataFrame) -> None:
-        # whole-list passes and C-level counting:
-        # per-row pandas access costs minutes for a million files,
-        # and a Python loop with several steps per row seconds
-        db_media = self.ctx.media
-        root_files = self.ctx.root_files
-        table_files = {file: table_id for table_id, file in self.ctx.tables.items()}
-        # table files listed as media, see _take_table_media()
-        self._table_media = {f for f in table_files if f in db_media}
-        self._parked: dict[str, MediaScan] = {}
-        self._table_scans: dict[str, str] = {}
-        files = media.index.tolist()
-        archives = media["archive"].tolist()
-        if table_files:  # audb's table stage makes them table rows again
-            rows = [
-                (f, a)
-                for f, a in zip(files, archives, strict=True)
-                if f not in table_files
-            ]
-            files, archives = [f for f, _ in rows], [a for _, a in rows]
-        # members of archives, in the order audb lists them after the update
-        gone = []
-        if db_media.issuperset(files):
-            members = dict(zip(files, archives, strict=True))
-        else:
-            pairs = zip(files, archives, strict=True)
-            members = {f: a for f, a in pairs if f in db_media}
-            pairs = zip(files, archives, strict=True)
-            gone = [(f, a) for f, a in pairs if f not in members]
-        self._removed_media = [f for f, _ in gone]
-        self._forced = {a for _, a in gone}
-        for file in media.index[media["removed"] != 0]:  # removed before
-            members.pop(file, None)
-        self._archive_of = members
-        self._single_member = {a: f for f, a in members.items()}
-        self._several_members: dict[str, list[str]] = {}
-        if len(self._single_member) < len(members):
-            counts = collections.Counter(members.values())
-            self._several_members = {a: [] for a, n in counts.items() if n > 1}
-            for file, archive in members.items():
-                if archive in self._several_members:
-                    self._several_members[archive].append(file)
-        self._added_members: dict[str, list[str]] = {}
-        # an archive is ready once all its members on disk are taken
-        on_disk = [f for f in members if f in root_files]
-        self._due_counts: dict[str, int] = {}
-        self._on_disk_counts: dict[str, int] = {}
-        self._taken: dict[str, int] = {}
-        self._put_archives: set[str] = set()
-        new = db_media.difference(files).difference(table_files)
-        new = sorted(f for f in new if f in root_files)
-        self._archive_error: ValueError | None = None
-        for file in new:
-            # as audb: an archive name that is false becomes a UID,
-            # and an int names the archive as its str does
-            archive = str(
-                self.ctx.archives.get(file)
-                or audeer.uid(from_string=file.replace("\\", "/"))
-            )
-            layout.check_archive_name(file, archive, self.name, self.ctx.version)
-            known = archive in self._single_member or archive in self._added_members
-            if not known and self._archive_error is None:
-                try:
-                    # with the leading "//" that audb's join() gives, as its error
-                    check_path(layout.media_as_joined(self.name, archive))
-                except ValueError as error:
-                    self._archive_error = error
-            self._archive_of[file] = archive
-            self._added_members.setdefault(archive, []).append(file)
-            self._forced.add(archive)
-        self._new = set(new)
-        self._changed: set[str] = set()
-        self._audio: dict[str, tuple[int, int]] = {}
-        self._snapshot_audio = media[["bit_depth", "channels"]]
-        self._add_values: list[tuple] = []
-        self._update_values: list[tuple] = []
-        self.media_files = [*on_disk, *new, *sorted(self._table_media)]
 
     def _due(self, archive: str, known: bool = True) -> int:
         r"""Media files of an archive on disk: its scans to take before a put.
