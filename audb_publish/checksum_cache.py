@@ -174,6 +174,29 @@ class ChecksumCache:
         self._kept: list[pa.Array] = []
 
     @classmethod
+    def off(cls, db_root: str) -> ChecksumCache:
+        r"""A cache that knows nothing, records nothing and writes nothing.
+
+        Args:
+            db_root: database root
+
+        Returns:
+            cache
+
+        Examples:
+            >>> cache = ChecksumCache.off("mydb")
+            >>> cache.split(["a.wav"], [3], KEY_SCHEMA.empty_table())[1:]
+            (['a.wav'], [3])
+
+        """
+        return cls(db_root, None)
+
+    @property
+    def enabled(self) -> bool:
+        r"""``False`` for a cache that knows, records and writes nothing."""
+        return self.path is not None
+
+    @classmethod
     def load(cls, db_root: str, cache_root: str | None = None) -> ChecksumCache:
         r"""Read the cache of a database root; never raises.
 
@@ -247,6 +270,8 @@ class ChecksumCache:
             and the files to read and their sizes, in the order of ``files``
 
         """
+        if self.path is None:  # knows nothing
+            return Known([], pa.array([], pa.int64()), self._media), files, sizes
         # compared column by column in Arrow:
         # a Python loop over a million files takes seconds
         names = pa.array(files, pa.string())
@@ -277,6 +302,8 @@ class ChecksumCache:
             results: scan results with signatures
 
         """
+        if self.path is None:
+            return
         for result in results:
             signature = result.signature
             if signature is None or signature.racy:
@@ -338,6 +365,8 @@ class ChecksumCache:
             result: its scan, with the signature of every file
 
         """
+        if self.path is None:
+            return
         signatures = result.signatures.values()
         if any(signature.racy for signature in signatures):
             return

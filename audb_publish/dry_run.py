@@ -233,7 +233,10 @@ def dry_run(
         ) as workers:
             # publish saves tables stored only as pickle as PARQUET in db_root;
             # the dry run saves them in a temporary folder
-            tables = TableCache.load(db_root, cache_root) if checksum_cache else None
+            if checksum_cache:
+                tables = TableCache.load(db_root, cache_root)
+            else:
+                tables = TableCache.off(db_root)
             ctx = validate(
                 workers,
                 basis,
@@ -242,7 +245,10 @@ def dry_run(
                 table_cache=tables,  # read, never written
             )
             plan = Plan(ctx)
-            cache = ChecksumCache.load(db_root, cache_root) if checksum_cache else None
+            if checksum_cache:
+                cache = ChecksumCache.load(db_root, cache_root)
+            else:
+                cache = ChecksumCache.off(db_root)
             puts: list[Put] = []
             with ctx.remote:
                 scan_all(

@@ -32,7 +32,7 @@ def scan_all(
     ready: Callable[[list[Put]], None],
     scanned: Callable[[], None],
     label: str,
-    cache: ChecksumCache | None = None,
+    cache: ChecksumCache,
     *,
     puts: bool = True,
     overlap: bool = False,
@@ -48,9 +48,11 @@ def scan_all(
         ready: takes archives and files to put as they become known
         scanned: called once every scan finished
         label: name of the phase in the progress display
-        cache: if given, media files, table files and attachments
+        cache: media files, table files and attachments
             it knows unchanged are not read,
             and it records every scan
+            (:meth:`~audb_publish.checksum_cache.ChecksumCache.off`
+            knows and records nothing)
         puts: the caller puts what is ready, as jobs of ``jobs``
             submitted with the stages :data:`PUT`
             and the files they hold (:attr:`~audb_publish.plan.Put.scanned`),
@@ -86,11 +88,10 @@ def scan_all(
     put_bytes = 0
     cached_bytes = 0
     elsewhere = jobs.scheduler.executor is not None
-    known = None
-    if cache is not None:  # looked up here, with the keys of validation's listing
-        known, files, sizes = cache.split(files, sizes, ctx.root_keys)
-        report.cached_media = len(known.files)
-        cached_bytes = known.nbytes
+    # looked up here, with the keys of validation's listing
+    known, files, sizes = cache.split(files, sizes, ctx.root_keys)
+    report.cached_media = len(known.files)
+    cached_bytes = known.nbytes
     size_of = ctx.root_files
 
     def take(items: list[Put]) -> None:
@@ -101,12 +102,11 @@ def scan_all(
         ready(items)
 
     def take_media(result: list[scan.MediaScan]) -> None:
-        if cache is not None:
-            cache.record(result)
+        cache.record(result)
         take(plan.add_media(result))
 
     def take_path(kind: JobKind, key: str, path: str, result: scan.PathScan) -> None:
-        if cache is not None and path not in ctx.media:
+        if path not in ctx.media:
             cache.record_path(path, result)
         add = plan.add_attachment if kind is JobKind.ATTACHMENT else plan.add_table
         take(add(key, result.checksum, result.signatures))
@@ -122,7 +122,7 @@ def scan_all(
     paths_of = {(kind, key): path for kind, key, path, _ in paths}
     for kind, key, path, path_files in paths:
         hit = None
-        if cache is not None and path not in ctx.media:
+        if path not in ctx.media:
             hit = cache.lookup_path(path, path_files)
         if hit is None:
             nbytes = sum(size_of.get(f, 0) for f in path_files)
@@ -160,7 +160,7 @@ def scan_all(
         cached_bytes += sum(signature.size for signature in hit.signatures.values())
         display.update(0, files=1)
         take_path(kind, key, path, hit)
-    if known is not None:
+    if cache.enabled:  # as with a cache that knows nothing yet
         display.update(0, files=len(known.files))
         take(plan.add_known(known))
     display.lower_total(scan_bytes - cached_bytes, stage="hash")

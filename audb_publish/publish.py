@@ -273,13 +273,18 @@ def publish(
         num_workers, verbose=verbose, desc=f"Publish {version}", scheduler=scheduler
     ) as workers:
         _mark(report, "validate")
-        tables = TableCache.load(db_root, cache_root) if checksum_cache else None
+        if checksum_cache:
+            tables = TableCache.load(db_root, cache_root)
+        else:
+            tables = TableCache.off(db_root)
         _mark(report, "caches")
         ctx = validate(workers, basis, archives, table_cache=tables)
         _mark(report, "validate")
-        if tables is not None:
-            tables.save()  # the tables passed validation
-        cache = ChecksumCache.load(db_root, cache_root) if checksum_cache else None
+        tables.save()  # the tables passed validation
+        if checksum_cache:
+            cache = ChecksumCache.load(db_root, cache_root)
+        else:
+            cache = ChecksumCache.off(db_root)
         _mark(report, "caches")
         plan = Plan(ctx)
         _mark(report, "plan")
@@ -345,7 +350,7 @@ def scan_and_put(
     compression: str | int,
     pipeline: bool,
     report: Report,
-    cache: ChecksumCache | None = None,
+    cache: ChecksumCache,
 ) -> None:
     r"""Scan every file and put what changed, on the workers of ``scheduler``.
 
@@ -402,8 +407,7 @@ def scan_and_put(
         _mark(report, "scan")
         plan.check_archives()
         submit_puts()
-        if cache is not None:
-            cache.save()  # while the workers put
+        cache.save()  # while the workers put
 
     label = "scan and put" if pipeline else "scan, then put"
     pipeline_.scan_all(

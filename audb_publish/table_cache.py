@@ -135,6 +135,28 @@ class TableCache:
         self._recorded: dict[str, pa.Table] = {}
 
     @classmethod
+    def off(cls, db_root: str) -> TableCache:
+        r"""A cache that knows no table and records nothing.
+
+        Args:
+            db_root: database root
+
+        Returns:
+            cache
+
+        Examples:
+            >>> TableCache.off("mydb").enabled
+            False
+
+        """
+        return cls(db_root, None)
+
+    @property
+    def enabled(self) -> bool:
+        r"""``False`` for a cache that knows no table and records nothing."""
+        return self.folder is not None
+
+    @classmethod
     def load(cls, db_root: str, cache_root: str | None = None) -> TableCache:
         r"""Open the cache of a database root.
 
@@ -219,6 +241,8 @@ class TableCache:
 
     def save(self) -> None:
         r"""Write what was recorded, each file atomically; never raises."""
+        if self.folder is None:
+            return
         for table_id, table in self._recorded.items():
             file = os.path.join(self.folder, f"{table_id}.parquet")
             try:

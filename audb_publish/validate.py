@@ -186,7 +186,7 @@ def validate(
     archives: Mapping[str, str] | None,
     *,
     converted_root: str | None = None,
-    table_cache: TableCache | None = None,
+    table_cache: TableCache,
 ) -> Context:
     r"""Validate a database before it is published.
 
@@ -197,10 +197,11 @@ def validate(
         converted_root: where tables stored only as pickle
             are saved as PARQUET, ``db_root`` if ``None``;
             tables saved elsewhere are named by their absolute path
-        table_cache: if given, a table whose file and definition
+        table_cache: a table whose file and definition
             are unchanged since they passed validation is not read,
             and every table read is recorded
-            (see :mod:`audb_publish.table_cache`)
+            (see :mod:`audb_publish.table_cache`;
+            :meth:`~audb_publish.table_cache.TableCache.off` knows none)
 
     Returns:
         context of the publication
@@ -528,7 +529,7 @@ def read_indices(
     scheduler: Scheduler,
     db: audformat.Database,
     db_root: str,
-    cache: TableCache | None = None,
+    cache: TableCache,
 ) -> dict[str, pd.Index]:
     r"""Read and check every table, in parallel, and keep their indices.
 
@@ -541,7 +542,7 @@ def read_indices(
         scheduler: worker pool, its display shows the bytes of the table files
         db: database header
         db_root: database root
-        cache: if given, the unique media files of a table it knows unchanged
+        cache: the unique media files of a table it knows unchanged
             stand for its index, and every table read is recorded
 
     Returns:
@@ -571,7 +572,7 @@ def read_index(
     db: audformat.Database,
     db_root: str,
     table_id: str,
-    cache: TableCache | None = None,
+    cache: TableCache,
 ) -> pd.Index:
     r"""Index of a table, or its media files from ``cache`` if unchanged.
 
@@ -579,7 +580,7 @@ def read_index(
         db: database header
         db_root: database root
         table_id: table ID
-        cache: table cache, or ``None``
+        cache: table cache
 
     Returns:
         index as :func:`audb_publish.indices.table_index` reads it,
@@ -591,7 +592,7 @@ def read_index(
     """
     path = os.path.join(db_root, f"db.{table_id}")
     digest = None
-    if cache is not None and not os.path.exists(f"{path}.pkl"):
+    if cache.enabled and not os.path.exists(f"{path}.pkl"):
         path += ".parquet" if os.path.exists(f"{path}.parquet") else ".csv"
         digest = definition(db, table_id) if os.path.exists(path) else None
     if digest is None:

@@ -13,6 +13,7 @@ import pytest
 from audb_publish.indices import table_index
 from audb_publish.indices import timedeltas
 from audb_publish.scheduler import Scheduler
+from audb_publish.table_cache import TableCache
 from audb_publish.validate import check_duplicates
 from audb_publish.validate import read_indices
 from audb_publish.validate import table_media
@@ -147,7 +148,7 @@ def test_duplicates_written_differently_are_found(tmpdir):
         audformat.assert_no_duplicates(db["segments"].df)
     head = audformat.Database.load(root, load_data=False)
     with Scheduler(2, verbose=False) as scheduler:
-        indices = read_indices(scheduler, head, root)
+        indices = read_indices(scheduler, head, root, TableCache.off(root))
         assert table_media(head, indices) == {"a.wav"}
         with pytest.raises(ValueError) as actual:
             check_duplicates(scheduler, indices)
