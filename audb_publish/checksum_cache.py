@@ -423,6 +423,9 @@ class ChecksumCache:
 class Known:
     r"""Media files the checksum cache knows, and their recorded values.
 
+    It answers by file name;
+    the rows of its table stay inside.
+
     Args:
         files: media files relative to the database root
         rows: row of each file in ``table``
@@ -432,39 +435,39 @@ class Known:
 
     def __init__(self, files: list[str], rows: pa.Array, table: pa.Table):
         self.files = files
-        self.rows = rows.to_pylist()
-        r"""Row of each file."""
+        self._rows = dict(zip(files, rows.to_pylist(), strict=True))
         self.checksums = table["checksum"].take(rows).to_pylist()
         r"""Recorded checksum of each file."""
         self.nbytes = pc.sum(table["size"].take(rows)).as_py() or 0
         r"""Bytes of the files."""
         self._table = table
 
-    def signature(self, row: int) -> integrity.Signature:
-        r"""Signature of the file of a row, from its recorded key.
+    def signature(self, file: str) -> integrity.Signature:
+        r"""Signature of a file, from its recorded key.
 
         Args:
-            row: row of the file
+            file: one of :attr:`files`
 
         Returns:
             signature, as a scan would have taken it
 
         """
+        row = self._rows[file]
         return integrity.Signature(*(self._table[name][row].as_py() for name in _KEY))
 
-    def scan(self, file: str, row: int) -> MediaScan:
-        r"""Scan result of the file of a row, from its recorded values.
+    def scan(self, file: str) -> MediaScan:
+        r"""Scan result of a file, from its recorded values.
 
         Args:
-            file: media file
-            row: its row
+            file: one of :attr:`files`
 
         Returns:
             scan result
 
         """
+        row = self._rows[file]
         values = [self._table[name][row].as_py() for name in _VALUES]
-        return MediaScan(file, *values, self.signature(row))
+        return MediaScan(file, *values, self.signature(file))
 
 
 def _members(signatures: Mapping[str, integrity.Signature]) -> str:

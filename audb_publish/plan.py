@@ -273,7 +273,7 @@ class Plan:
         self._audio: dict[str, tuple[int, int]] = {}
         self._signatures: dict[str, Signature | None] = {}
         self._known: Known | None = None
-        self._known_rows: dict[str, int] = {}
+        self._known_files: set[str] = set()
         # archives: members taken so far, and those put
         self._due_counts: dict[str, int] = {}
         self._on_disk_counts: dict[str, int] = {}
@@ -394,7 +394,7 @@ class Plan:
             on_disk, media = self.ctx.root_files, self._archive_of
             files = [f for f in self._members(archive) if f in on_disk and f in media]
             if known:
-                files = [f for f in files if f not in self._known_rows]
+                files = [f for f in files if f not in self._known_files]
             counts[archive] = len(files)
         return counts[archive]
 
@@ -509,7 +509,7 @@ class Plan:
 
         """
         self._known = known
-        files, rows = known.files, known.rows
+        files = known.files
         # whole-list passes with map() and compress(), as a million files
         # would spend seconds in a Python loop;
         # a new file has no previous checksum, so it is never the same
@@ -520,11 +520,8 @@ class Plan:
             same = [
                 s and f not in table_media for s, f in zip(same, files, strict=True)
             ]
-        others = list(
-            itertools.compress(zip(files, rows, strict=True), map(operator.not_, same))
-        )
-        files = list(itertools.compress(files, same))
-        self._known_rows.update(zip(files, itertools.compress(rows, same), strict=True))
+        others = list(itertools.compress(files, map(operator.not_, same)))
+        self._known_files.update(itertools.compress(files, same))
         self._due_counts.clear()
         ready = [
             self._media_put(archive)
@@ -533,7 +530,7 @@ class Plan:
             and self._due(archive, known=False)
             and self._taken.get(archive, 0) == self._due(archive)
         ]
-        return ready + self.add_media(known.scan(f, row) for f, row in others)
+        return ready + self.add_media(known.scan(f) for f in others)
 
     def _take_table_media(self, file: str) -> list[Put]:
         r"""Decide on a table file that a table lists as media, as audb does.
@@ -588,7 +585,7 @@ class Plan:
                 for f in files
                 if f not in self._new
                 and f not in self._signatures
-                and f not in self._known_rows
+                and f not in self._known_files
                 and not os.path.exists(os.path.join(self.ctx.db_root, f))
             )
         put = Put(
@@ -606,15 +603,15 @@ class Plan:
         return put
 
     def _signature_of(self, file: str) -> Signature | None:
-        if file in self._known_rows:
-            return self._known.signature(self._known_rows[file])
+        if file in self._known_files:
+            return self._known.signature(file)
         return self._signatures.get(file)
 
     def _audio_of(self, file: str) -> tuple[int, int]:
         if file in self._audio:
             return self._audio[file]
-        if file in self._known_rows:
-            scan = self._known.scan(file, self._known_rows[file])
+        if file in self._known_files:
+            scan = self._known.scan(file)
             return scan.bit_depth, scan.channels
         bit_depth, channels = self._snapshot_audio.loc[file]
         return int(bit_depth), int(channels)
