@@ -64,6 +64,8 @@ class RemoteRef:
         backend: backend name
         token: unique to one publish,
             so that a worker opens the repository anew for each publish
+        num_workers: of the publish, the least requests in flight
+        max_requests: of the publish, see :meth:`Remote.configure`
 
     Examples:
         >>> ref = RemoteRef.of(audb.Repository("repo", "/host", "file-system"))
@@ -76,20 +78,34 @@ class RemoteRef:
     host: str
     backend: str
     token: str
+    num_workers: int = 1
+    max_requests: int | None = None
 
     @classmethod
-    def of(cls, repository: audb.Repository) -> RemoteRef:
+    def of(
+        cls,
+        repository: audb.Repository,
+        num_workers: int = 1,
+        max_requests: int | None = None,
+    ) -> RemoteRef:
         r"""Reference to a repository for one publish.
 
         Args:
             repository: the repository
+            num_workers: of the publish
+            max_requests: of the publish
 
         Returns:
             reference with a new token
 
         """
         return cls(
-            repository.name, repository.host, repository.backend, uuid.uuid4().hex
+            repository.name,
+            repository.host,
+            repository.backend,
+            uuid.uuid4().hex,
+            num_workers,
+            max_requests,
         )
 
 
@@ -119,7 +135,8 @@ def resolve(remote: Remote | RemoteRef) -> Remote:
             while len(_opened) >= OPENED:
                 _opened.pop(next(iter(_opened)))
             repository = audb.Repository(remote.name, remote.host, remote.backend)
-            _opened[remote] = Remote(repository.create_backend_interface())
+            _opened[remote] = Remote.of(repository)
+            _opened[remote].configure(remote.num_workers, remote.max_requests)
             _opened[remote].__enter__()
         return _opened[remote]
 

@@ -28,6 +28,7 @@ import dataclasses
 from audb_publish import compression
 from audb_publish import executors
 from audb_publish.publish import check_lock_timeout
+from audb_publish.publish import check_max_requests
 from audb_publish.scheduler import check_num_workers
 from audb_publish.threads import cores
 
@@ -54,6 +55,12 @@ def _parse_num_workers(text: str) -> int:
 def _parse_seconds(text: str) -> float:
     value = float(text)
     check_lock_timeout(value)  # the command line refuses it before running
+    return value
+
+
+def _parse_max_requests(text: str) -> int | None:
+    value = None if text.lower() == "none" else int(text)
+    check_max_requests(value)  # the command line refuses it before running
     return value
 
 
@@ -234,6 +241,22 @@ OPTIONS = (
         parse=_parse_seconds,
         check=check_lock_timeout,
         expected="0 or more seconds",
+        environment=True,
+    ),
+    Option(
+        "max_requests",
+        "int | None",
+        None,
+        "requests in flight to a MinIO/S3 repository at once, "
+        "apart from --num-workers, which bounds computing; "
+        "without it they adapt between 32 and 128 and shrink on SlowDown, "
+        "never below --num-workers; equal to --num-workers, uploads as before, "
+        "e.g. to a small self-hosted server",
+        flag="--max-requests",
+        metavar="N",
+        parse=_parse_max_requests,
+        check=check_max_requests,
+        expected="a positive integer or none",
         environment=True,
     ),
 )

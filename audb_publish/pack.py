@@ -117,9 +117,12 @@ def put_many(
         what each put did
 
     """
-    return [
+    transfers = [
         put(remote, db_root, version, item, compression, progress) for item in items
     ]
+    if isinstance(remote, RemoteRef):  # on another process: its uploads end here
+        resolve(remote).flush()
+    return transfers
 
 
 def download_missing(remote: Remote, db_root: str, item: Put) -> None:

@@ -85,6 +85,7 @@ def options_from_environment(text: str | None = None) -> dict:
     (``true`` or ``false``),
     ``num_workers`` (a positive integer),
     ``lock_timeout`` (seconds, 0 or more),
+    ``max_requests`` (a positive integer),
     ``compression`` and ``scheduler``
     (as the arguments of :func:`audb_publish.publish`,
     ``scheduler`` as ``threads``, ``processes``

@@ -25,6 +25,7 @@ import logging
 import audb
 
 from audb_publish import compression as compression_
+from audb_publish import network
 from audb_publish import owners
 from audb_publish import pack
 from audb_publish import pipeline as pipeline_
@@ -64,6 +65,7 @@ def publish(
     break_lock: bool = False,
     scheduler: str | object = "threads",
     lock_timeout: float = 0.0,
+    max_requests: int | None = None,
 ) -> audb.Dependencies:
     r"""Publish a database, as :func:`audb.publish` does, but faster.
 
@@ -194,6 +196,17 @@ def publish(
             to finish or go stale, instead of failing at once.
             If it finishes and ``version`` exists,
             :func:`audb.publish`'s error for an existing version is raised
+        max_requests: requests in flight to a MinIO/S3 repository
+            at once, apart from ``num_workers``,
+            which bounds computing.
+            ``None`` adapts: it starts at 32,
+            grows while no ``SlowDown`` arrives, up to 128,
+            and shrinks on ``SlowDown``, never below ``num_workers``.
+            An int fixes where it starts and its cap
+            (at least ``num_workers``);
+            ``max_requests=num_workers`` uploads as before this option,
+            e.g. to a small self-hosted server.
+            See :mod:`audb_publish.network`
 
     Returns:
         dependency table of the new version
@@ -238,6 +251,7 @@ def publish(
             (stricter than :func:`audb.publish`),
             ``num_workers`` is smaller than 1,
             ``lock_timeout`` is negative,
+            ``max_requests`` is smaller than 1,
             ``compression`` or ``scheduler`` is not valid
         TypeError: if a PARQUET table file has no metadata,
             as :func:`audb.publish`, with a clearer message
@@ -265,6 +279,7 @@ def publish(
     check_versions(version, previous_version)
     compression_.check(compression)
     check_lock_timeout(lock_timeout)
+    check_max_requests(max_requests)
     basis = check_basis(db_root, version, repository, previous_version)
     # temporary folders of publishes on this host that are gone
     owners.sweep()
@@ -295,6 +310,7 @@ def publish(
             break_lock=break_lock,
             lock_timeout=lock_timeout,
         )
+        ctx.remote.configure(workers.num_workers, max_requests)
         with ctx.remote, lock:
             _mark(report, "lock")
             report.lock = [str(event) for event in lock.events]
@@ -343,6 +359,34 @@ def check_lock_timeout(lock_timeout: float) -> None:
         )
 
 
+def check_max_requests(max_requests: int | None) -> None:
+    r"""Check ``max_requests`` of :func:`publish`.
+
+    Args:
+        max_requests: requests in flight
+
+    Raises:
+        ValueError: if it is neither ``None`` nor an int of 1 or more
+
+    Examples:
+        >>> check_max_requests(None)
+        >>> check_max_requests(0)
+        Traceback (most recent call last):
+        ValueError: max_requests must be None or a positive integer, not 0
+
+    """
+    if max_requests is None:
+        return
+    if isinstance(max_requests, bool) or not isinstance(max_requests, int):
+        ok = False
+    else:
+        ok = max_requests >= 1
+    if not ok:
+        raise ValueError(
+            f"max_requests must be None or a positive integer, not {max_requests!r}"
+        )
+
+
 def scan_and_put(
     scheduler: Scheduler,
     ctx: Context,
@@ -376,7 +420,9 @@ def scan_and_put(
     remote = ctx.remote
     if scheduler.executor is not None:  # workers open the repository themselves
         scheduler.executor.check_storage(ctx.db_root, ctx.repository)
-        remote = RemoteRef.of(ctx.repository)
+        remote = RemoteRef.of(
+            ctx.repository, scheduler.num_workers, _max_requests(ctx.remote)
+        )
 
     def submit_puts() -> None:
         sizes = [item.nbytes for item in held]
@@ -413,7 +459,16 @@ def scan_and_put(
     pipeline_.scan_all(
         jobs, ctx, plan, report, ready, scanned, label, cache, overlap=pipeline
     )
+    ctx.remote.flush()  # uploads still in flight
     _mark(report, "put")
+
+
+def _max_requests(remote) -> int | None:
+    r"""``max_requests`` the remote was configured with, ``None`` if adaptive."""
+    pacer = remote.pacer
+    if pacer is None or pacer.cap == network.CAP:
+        return None
+    return pacer.cap
 
 
 def _mark(report: Report, name: str) -> None:
@@ -437,5 +492,8 @@ def _log_report(report: Report, ctx: Context, scheduler: Scheduler) -> None:
     report.files_skipped = transfers["file", "skipped"]
     report.bytes_read = scheduler.display.bytes
     report.bytes_written = transfers["bytes"]
+    report.retries = ctx.remote.retries
+    if ctx.remote.pacer is not None:
+        report.requests_in_flight = ctx.remote.pacer.most
     report.finish()
     logger.info("%s", report.summary(), extra={"report": report})

@@ -42,10 +42,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
+import concurrent.futures
 import contextlib
 import dataclasses
 import email.utils
 import fcntl
+import functools
 import getpass
 import hashlib
 import io
@@ -57,11 +59,13 @@ import threading
 import typing
 from xml.etree import ElementTree
 
+import audb
 import audbackend
 
 from audb_publish import hashing
 from audb_publish import integrity
 from audb_publish import layout
+from audb_publish import network
 from audb_publish import owners
 from audb_publish import zipwriter
 from audb_publish.layout import DEPENDENCY_FILE  # noqa: F401 - for commit
@@ -120,9 +124,19 @@ class Remote:
     and mapped to ``/<name>/media/<version>/<archive>.zip``
     as :class:`audbackend.interface.Versioned` does.
 
+    Open a repository with :meth:`of`:
+    on MinIO/S3 it then uploads archives apart from the workers that write them,
+    with as many requests in flight as :attr:`pacer` allows,
+    through one connection pool,
+    see :mod:`audb_publish.network`.
+
     Args:
         interface: versioned interface returned by
             :meth:`audb.Repository.create_backend_interface`
+        pacer: limit of requests in flight, for the connection pool
+            of the interface's MinIO client;
+            without it, every upload is made by the worker that wrote it,
+            through the client's own pool
 
     Examples:
         >>> import audb
@@ -133,9 +147,17 @@ class Remote:
 
     """
 
-    def __init__(self, interface: audbackend.interface.Versioned):
+    def __init__(
+        self,
+        interface: audbackend.interface.Versioned,
+        *,
+        pacer: network.Pacer | None = None,
+    ):
         self.interface = interface
         self.backend = interface.backend
+        self.pacer = pacer
+        r"""Limit of requests in flight, ``None`` if not opened by :meth:`of`."""
+        self._uploads: network.Uploads | None = None
         self._tmp: str | None = None
         self._lock = threading.Lock()
         self._listed: dict[str, set[str]] = {}
@@ -148,11 +170,75 @@ class Remote:
         local path and :func:`os.stat` values on the file system,
         size and MD5 elsewhere."""
 
+    @classmethod
+    def of(cls, repository: audb.Repository) -> Remote:
+        r"""The repository, with one connection pool and pacer on MinIO/S3.
+
+        The MinIO client gets the pool
+        through audbackend's ``http_client`` argument,
+        see :func:`audb_publish.network.http_client`.
+
+        Args:
+            repository: repository
+
+        Returns:
+            the repository, not yet entered
+
+        Raises:
+            ValueError: if the backend is not registered
+
+        Examples:
+            >>> import audb
+            >>> repo = audb.Repository("repo", "/tmp/host", "file-system")
+            >>> Remote.of(repo).pacer is None
+            True
+
+        """
+        registered = audb.Repository.backend_registry.get(repository.backend)
+        if registered is None or not issubclass(registered, audbackend.backend.Minio):
+            return cls(repository.create_backend_interface())
+        pacer = network.Pacer()
+        backend = registered(
+            repository.host, repository.name, http_client=network.http_client(pacer)
+        )
+        return cls(audbackend.interface.Versioned(backend), pacer=pacer)
+
+    def configure(self, num_workers: int, max_requests: int | None) -> None:
+        r"""Set the requests in flight of a publish.
+
+        Args:
+            num_workers: never fewer requests in flight
+            max_requests: requests in flight to start with and at most,
+                adapting between :data:`audb_publish.network.START`
+                and :data:`audb_publish.network.CAP` if ``None``
+
+        """
+        if self.pacer is not None:
+            self.pacer.configure(num_workers, max_requests)
+
+    @property
+    def retries(self) -> int:
+        r"""Requests retried so far."""
+        return 0 if self.pacer is None else self.pacer.retries
+
+    def flush(self) -> None:
+        r"""Wait for the uploads in flight; raise the first that failed.
+
+        Raises:
+            audbackend.BackendError: if an upload failed
+
+        """
+        if self._uploads is not None:
+            self._uploads.flush()
+
     def __enter__(self) -> Remote:
         self.backend.open()
         return self
 
     def __exit__(self, *exc_info) -> None:
+        if self._uploads is not None:
+            self._uploads.close()
+            self._uploads = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -605,6 +691,8 @@ class Remote:
         whose ETag is no MD5;
         on other backends the checksum of each file.
 
+        Waits for the uploads in flight first.
+
         Returns:
             sorted backend paths that are missing or changed
 
@@ -612,6 +700,7 @@ class Remote:
             audbackend.BackendError: if the backend fails
 
         """
+        self.flush()
         with waiting():
             if self.is_file_system:
                 return sorted(
@@ -621,11 +710,13 @@ class Remote:
                 )
             changed = []
             folders: dict[str, dict] = {}
+            if self.is_minio:  # the folders at once: each waits a round trip
+                names = sorted({p.rsplit("/", 1)[0] + "/" for p in self.stamps})
+                with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                    folders = dict(zip(names, pool.map(self._list, names), strict=True))
             for path, (size, md5) in self.stamps.items():
                 folder = path.rsplit("/", 1)[0] + "/"
-                if folder not in folders:
-                    folders[folder] = self._list(folder) if self.is_minio else {}
-                listed = folders[folder].get(path)
+                listed = folders.get(folder, {}).get(path)
                 if listed is None and self.is_minio:
                     changed.append(path)
                 elif listed is None or "-" in listed[1]:
@@ -690,7 +781,9 @@ class Remote:
         if self.is_file_system:
             size, stamp = self._put_local(dst, write, exclusive)
         else:
-            size, stamp = self._put_upload(dst, write, exclusive)
+            # archives go up in the background; other files,
+            # such as the dependency table before the header, at once
+            size, stamp = self._put_upload(dst, write, exclusive, kind == "archive")
         transfer = Transfer(dst, kind, size, stamp)
         self.record(transfer)
         return transfer
@@ -747,7 +840,9 @@ class Remote:
             for name in (error.filename, error.filename2)
         )
 
-    def _put_upload(self, dst: str, write: Writer, exclusive: bool) -> tuple:
+    def _put_upload(
+        self, dst: str, write: Writer, exclusive: bool, background: bool = False
+    ) -> tuple:
         # keep the file name: the MinIO backend derives the content type from it
         folder = tempfile.mkdtemp(dir=self._tmp_root())
         local = os.path.join(folder, dst.rsplit("/", 1)[1])
@@ -760,11 +855,30 @@ class Remote:
                     if not self._create(local, dst, checksum):
                         raise FileExistsError(f"'{dst}' exists in the repository")
                     return size, stamp
-                if self._upload(local, dst, checksum):
-                    return size, stamp
-                return None, stamp
+                if self._there(dst, checksum):
+                    return None, stamp
+            uploads = self._uploads_in_flight() if background else None
+            if uploads is None:
+                with waiting():
+                    self._upload(local, dst, checksum, size)
+                return size, stamp
+            send = functools.partial(self._upload, local, dst, checksum, size, folder)
+            uploads.submit(send, size, _parts(size))
+            folder = None  # the upload removes it
+            return size, stamp
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _uploads_in_flight(self) -> network.Uploads | None:
+        r"""Uploads apart from the workers, on MinIO/S3 opened with a pacer."""
+        if self.pacer is None or not self.is_minio:
+            return None
+        with self._lock:
+            if self._uploads is None:
+                budget = network.budget(self._tmp_root_unlocked())
+                self._uploads = network.Uploads(self.pacer, budget)
+            return self._uploads
 
     def _create(self, local: str, dst: str, checksum: str) -> bool:
         r"""Put ``local`` at ``dst`` if nothing is there; ``False`` otherwise."""
@@ -786,8 +900,16 @@ class Remote:
             return True
 
     def _create_object(self, data: bytes, dst: str, checksum: str) -> bool:
-        r"""PUT with ``If-None-Match: *``, with the metadata audbackend writes."""
-        return self._write_object(data, dst, checksum, {"If-None-Match": "*"})
+        r"""PUT with ``If-None-Match: *``, with the metadata audbackend writes.
+
+        If the object is there with the same content,
+        it is this PUT's own, retried after its answer was lost.
+
+        """
+        if self._write_object(data, dst, checksum, {"If-None-Match": "*"}):
+            return True
+        entry = self._read_object(dst)
+        return entry is not None and hashlib.md5(entry.data).hexdigest() == checksum
 
     def _write_object(
         self, data: bytes, dst: str, checksum: str, condition: dict[str, str]
@@ -844,22 +966,65 @@ class Remote:
             age = max(0.0, (now - written).total_seconds())
         return Entry(response.data, headers["ETag"], age)
 
-    def _upload(self, local: str, dst: str, checksum: str) -> bool:
-        if self._remote_exists(dst) and self.backend.checksum(dst) == checksum:
+    def _there(self, dst: str, checksum: str) -> bool:
+        r"""``True`` if ``dst`` is in the repository with ``checksum``.
+
+        On MinIO/S3 the ETag of the folder's listing is the MD5
+        of an object put in one request, so only others cost a request.
+
+        """
+        if not self._remote_exists(dst):
             return False
-        if self.is_minio:
-            audbackend.core.utils.call_function_on_backend(
-                self.backend._put_file, local, dst, checksum, False
-            )
-        else:
-            self.backend.put_file(local, dst)
-        return True
+        listed = self._listed[dst.rsplit("/", 1)[0] + "/"]
+        etag = listed.get(dst, ("", ""))[1] if isinstance(listed, dict) else ""
+        if etag and "-" not in etag:
+            return etag == checksum
+        return self.backend.checksum(dst) == checksum
+
+    def _upload(
+        self,
+        local: str,
+        dst: str,
+        checksum: str,
+        size: int,
+        folder: str | None = None,
+    ) -> None:
+        r"""Upload ``local`` to ``dst``; then remove ``folder``, if given."""
+        try:
+            if self.pacer is None or not self.is_minio:
+                if self.is_minio:
+                    audbackend.core.utils.call_function_on_backend(
+                        self.backend._put_file, local, dst, checksum, False
+                    )
+                else:
+                    self.backend.put_file(local, dst)
+                return
+            part = _PART if size >= _MULTIPART else max(size, _MIN_PART)
+            try:
+                self.backend._client.fput_object(
+                    self.backend.repository,
+                    self.backend.path(dst),
+                    local,
+                    content_type=mimetypes.guess_type(dst)[0]
+                    or "application/octet-stream",
+                    metadata={"checksum": checksum, "owner": getpass.getuser()},
+                    part_size=part,
+                    num_parallel_uploads=_parts(size),
+                )
+            except Exception as error:
+                raise audbackend.BackendError(error) from error
+        finally:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _tmp_root(self) -> str:
         with self._lock:
-            if self._tmp is None:
-                self._tmp = owners.temp_folder()
-            return self._tmp
+            return self._tmp_root_unlocked()
+
+    def _tmp_root_unlocked(self) -> str:
+        if self._tmp is None:
+            self._tmp = owners.temp_folder()
+        return self._tmp
 
     def _local_exists(self, path: str) -> bool:
         r"""Check if ``path`` exists, creating and listing its folder once.
@@ -891,9 +1056,9 @@ class Remote:
             if folder not in self._listed:
                 if self.is_minio:
                     try:
-                        self._listed[folder] = set(self._list(folder))
+                        self._listed[folder] = self._list(folder)
                     except audbackend.BackendError:
-                        self._listed[folder] = set()
+                        self._listed[folder] = {}
                 else:
                     self._listed[folder] = set(
                         self.backend.ls(folder, suppress_backend_errors=True)
@@ -975,6 +1140,24 @@ class _RangeReader(io.RawIOBase):
 
 
 _S3 = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+_MIN_PART = 5 << 20
+r"""Smallest part of an upload in parts (S3's limit)."""
+
+_MULTIPART = 64 << 20
+r"""Archives of this size and more go up in parts, several at once."""
+
+_PART = 16 << 20
+r"""Size of a part."""
+
+_PARALLEL_PARTS = 4
+r"""Parts of one archive in flight at once."""
+
+
+def _parts(size: int) -> int:
+    r"""Requests an upload of ``size`` bytes sends at once."""
+    return _PARALLEL_PARTS if size >= _MULTIPART else 1
+
 
 _CONDITION_FAILED = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey")
 r"""S3 error codes of a conditional request whose condition does not hold."""

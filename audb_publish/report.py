@@ -79,6 +79,10 @@ class Report:
         bytes_written: bytes written to the repository
         stages: seconds of each stage of :data:`STAGES`, in the order they ran
         seconds: seconds of the whole publish
+        retries: requests to the repository retried
+            after a passing fault (MinIO/S3 opened with a pacer)
+        requests_in_flight: most uploads to the repository at once
+            (MinIO/S3), see :mod:`audb_publish.network`
         lock: what the claim of the version did
             about the lock of another publisher, and why:
             waited for it, took it over or broke it,
@@ -112,6 +116,8 @@ class Report:
     bytes_written: int = 0
     stages: dict[str, float] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
+    retries: int = 0
+    requests_in_flight: int = 0
     lock: list[str] = dataclasses.field(default_factory=list)
     _start: float = dataclasses.field(default_factory=time.perf_counter, repr=False)
     _last: float = dataclasses.field(default=0.0, repr=False)
@@ -213,6 +219,14 @@ class Report:
                 f"  put {self.archives_put} archives and {self.files_put} files "
                 f"({self.bytes_written / 1e6:.1f} MB), "
                 f"{self.archives_skipped + self.files_skipped} already there",
+                *(
+                    [
+                        f"  network: at most {self.requests_in_flight} uploads "
+                        f"in flight, {self.retries} requests retried"
+                    ]
+                    if self.requests_in_flight or self.retries
+                    else []
+                ),
                 f"  stages: {stages or 'none'}",
                 *(f"  lock: {event}" for event in self.lock),
             ]

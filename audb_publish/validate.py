@@ -238,7 +238,7 @@ def validate(
         version=basis.version,
         previous_version=basis.previous_version,
         repository=basis.repository,
-        remote=Remote(basis.repository.create_backend_interface()),
+        remote=Remote.of(basis.repository),
         deps=deps,
         root_files=root_files,
         media=media,

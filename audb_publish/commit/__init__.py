@@ -25,6 +25,7 @@ and is checked to be still this publish's before the commit.
 from __future__ import annotations
 
 from collections.abc import Callable
+import concurrent.futures
 import contextlib
 import os
 import tempfile
@@ -96,16 +97,22 @@ def commit(
             and ``db_root`` is unchanged
 
     """
-    check_puts(remote)
-    if lock is not None:
-        lock.check()
-    if checked is not None:
-        checked()
     header = f"/{name}/{HEADER_FILE}"
     exists = RuntimeError(
         f"A version '{version}' already exists for database '{name}'."
     )
-    if remote.exists(header, version):  # before the dependency table is replaced
+    # the checks at once: each waits a round trip on S3
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        checks = [
+            pool.submit(check_puts, remote),
+            pool.submit(lock.check if lock is not None else lambda: None),
+            pool.submit(remote.exists, header, version),
+        ]
+    for check in checks[:2]:
+        check.result()  # raises in this order
+    if checked is not None:
+        checked()
+    if checks[2].result():  # before the dependency table is replaced
         raise exists
     with tempfile.TemporaryDirectory(
         dir=db_root, prefix=owners.temp_prefix(hidden=True)

@@ -66,6 +66,7 @@ and the next publish takes the lock over once it is stale.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime
 import getpass
@@ -311,6 +312,8 @@ class VersionLock:
         self.events: list[Event] = []
         r"""What the claim did about other publishers' locks."""
         self._holder: Holder | None = None
+        self._header_seen: bool | None = None
+        self._tag: str | None = None
         self._lost: str | None = None
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -358,7 +361,10 @@ class VersionLock:
                 self._break()
             self._wait_for_claim()
             self._start_renewing()
-            if self.remote.exists(layout.header(self.name), self.version):
+            header = self._header_seen
+            if header is None:
+                header = self.remote.exists(layout.header(self.name), self.version)
+            if header:
                 raise RuntimeError(
                     f"A version '{self.version}' already exists "
                     f"for database '{self.name}'."
@@ -381,7 +387,11 @@ class VersionLock:
 
         """
         if self._lost is None:
-            self._lost = self._lost_because(self._read())
+            with self._mutex:
+                entry = self._read()
+                self._lost = self._lost_because(entry)
+                if self._lost is None:
+                    self._tag = entry.tag  # until the next renewal
         if self._lost is not None:
             raise VersionLockLostError(
                 f"The lock of version '{self.version}' of database '{self.name}' "
@@ -408,9 +418,14 @@ class VersionLock:
         failure = None
         if self._holder is not None:
             try:
-                entry = self._read()
-                if self._lost_because(entry) is None:
-                    self.remote.remove_if(self.path, self.version, entry.tag)
+                # one request if the lock is as this claim read it last
+                tag = self._tag
+                if tag is None or not self.remote.remove_if(
+                    self.path, self.version, tag
+                ):
+                    entry = self._read()
+                    if self._lost_because(entry) is None:
+                        self.remote.remove_if(self.path, self.version, entry.tag)
             except Exception as error:
                 failure = (
                     f"The lock '{self._where()}' could not be removed "
@@ -459,7 +474,14 @@ class VersionLock:
         mine = Holder.here(self.lease)
         while True:
             if self.remote.create(self.path, self.version, mine.encode()):
-                entry = self._read()  # for servers that ignore If-None-Match
+                # read back, for servers that ignore If-None-Match,
+                # while looking for a header of the version
+                with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                    header = pool.submit(
+                        self.remote.exists, layout.header(self.name), self.version
+                    )
+                    entry = self._read()
+                    self._header_seen = header.result()
                 if entry is None:
                     continue  # removed meanwhile
                 if entry.data != mine.encode():
@@ -469,6 +491,9 @@ class VersionLock:
             entry = self._read()
             if entry is None:
                 continue  # removed meanwhile
+            if entry.data == mine.encode():  # a retried write found its own
+                self._holder = mine
+                return None
             holder = Holder.parse(entry.data) or Holder("?", 0, "?", "?", "")
             reason = self._stale(holder, entry)
             if reason is None:
@@ -562,8 +587,11 @@ class VersionLock:
                 return lost
             renewed = self._holder.renew()
             data = renewed.encode()
+            self._tag = None
             if not self.remote.replace_if(self.path, self.version, data, entry.tag):
-                return self._lost_because(self._read()) or "it changed while renewed"
+                now = self._read()
+                if now is None or now.data != data:  # else a retry found its own
+                    return self._lost_because(now) or "it changed while renewed"
             self._holder = renewed
             return None
 
