@@ -82,9 +82,11 @@ class Pacer:
         >>> with pacer.slot():
         ...     pacer.in_flight
         1
+        >>> pacer.limit  # one more per upload until the first SlowDown
+        5.0
         >>> pacer.slow_down()
         >>> pacer.limit
-        2.8
+        3.5
 
     """
 

@@ -59,6 +59,7 @@ VALUES = {
     "checksum_cache": ("no", False),
     "scheduler": ("processes", "processes"),
     "lock_timeout": ("2.5", 2.5),
+    "max_requests": ("16", 16),
 }
 
 
@@ -107,6 +108,7 @@ def test_flags_come_from_the_spec(command, names):
         ("compression", "zstd"),
         ("scheduler", "dask"),
         ("lock_timeout", -1),
+        ("max_requests", 0),
     ],
 )
 def test_one_check_per_option(name, value, tmp_path):
