@@ -19,12 +19,11 @@ from audb_publish.commit import VersionLock
 from audb_publish.commit.lock import Holder
 from audb_publish.relay import Relay
 
-from conftest import assert_same_repository
-from conftest import only_repository
-from conftest import repository_files
-from conftest import write_audio
-from test_faults import clean  # noqa: F401 (fixture)
-from test_faults import publish
+from helpers import assert_same_repository
+from helpers import only_repository
+from helpers import publish
+from helpers import repository_files
+from helpers import write_audio
 
 
 def many_files_db(root: str, n: int, seconds: float = 0.05) -> list[str]:
@@ -214,7 +213,7 @@ def test_an_update_makes_requests_only_for_what_changed(seaweedfs, net_db, tmp_p
 
 def test_transient_faults_are_retried_and_counted(
     seaweedfs,
-    clean,  # noqa: F811 (the fixture)
+    clean,
     template,
     tmp_path,
     caplog,
