@@ -161,6 +161,10 @@ class Executor:
 
     """
 
+    local = False
+    r"""``True`` if jobs run in this process,
+    which then sees their progress and records their transfers itself."""
+
     def __init__(self, pool: concurrent.futures.Executor, workers: int, name: str):
         self.pool = pool
         self.workers = workers
@@ -200,6 +204,38 @@ class Executor:
 
         """
         self.pool.shutdown(wait=not failed, cancel_futures=True)
+
+
+class ThreadExecutor(Executor):
+    r"""The threads of the scheduler of this process.
+
+    Jobs run on the threads of :class:`audb_publish.scheduler.Scheduler`,
+    each holding one of its core slots,
+    and report their progress as they read.
+    Nothing is started or stopped here: the scheduler owns the threads.
+
+    Args:
+        submit: the scheduler's submit, runs ``function(*args)`` on a thread
+        workers: number of jobs that compute at a time
+
+    Examples:
+        >>> executor = ThreadExecutor(lambda f, *args: f(*args), 2)
+        >>> executor.local, executor.submit(pow, 2, 3)
+        (True, 8)
+
+    """
+
+    local = True
+
+    def __init__(self, submit: Callable, workers: int):
+        super().__init__(None, workers, "thread")
+        self._submit = submit
+
+    def submit(self, function: Callable, *args) -> concurrent.futures.Future:  # noqa: D102
+        return self._submit(function, *args)
+
+    def shutdown(self, *, failed: bool) -> None:  # noqa: D102
+        pass  # the scheduler stops its threads
 
 
 class ProcessExecutor(Executor):
@@ -435,7 +471,7 @@ def check_scheduler(scheduler: object) -> None:
             raise ValueError(f"{_SCHEDULERS}, not '{scheduler}'.")
 
 
-def executor(scheduler, num_workers: int) -> Executor | None:
+def executor(scheduler, num_workers: int, threads: ThreadExecutor) -> Executor:
     r"""Executor for the ``scheduler`` argument of :func:`audb_publish.publish`.
 
     Args:
@@ -445,9 +481,10 @@ def executor(scheduler, num_workers: int) -> Executor | None:
         num_workers: the limit of work in parallel;
             a process pool gets that many processes,
             at most as many as this process has cores
+        threads: the executor of the threads of this process
 
     Returns:
-        executor, ``None`` for threads
+        executor, ``threads`` for ``"threads"``
 
     Raises:
         ValueError: if ``scheduler`` is none of these
@@ -455,13 +492,14 @@ def executor(scheduler, num_workers: int) -> Executor | None:
             and :mod:`distributed` is not installed
 
     Examples:
-        >>> executor("threads", 4) is None
+        >>> threads = ThreadExecutor(lambda f, *args: f(*args), 2)
+        >>> executor("threads", 4, threads) is threads
         True
 
     """
     check_scheduler(scheduler)
     if isinstance(scheduler, str) and scheduler == THREADS:
-        return None
+        return threads
     if isinstance(scheduler, str) and scheduler == PROCESSES:
         return ProcessExecutor(max(1, min(num_workers, cores())))
     try:

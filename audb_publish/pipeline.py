@@ -87,7 +87,7 @@ def scan_all(
     )
     put_bytes = 0
     cached_bytes = 0
-    elsewhere = jobs.scheduler.executor is not None
+    elsewhere = not jobs.scheduler.executor.local
     # looked up here, with the keys of validation's listing
     known, files, sizes = cache.split(files, sizes, ctx.root_keys)
     report.cached_media = len(known.files)

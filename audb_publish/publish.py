@@ -417,9 +417,9 @@ def scan_and_put(
     pipeline = pipeline and plan.archives_valid
     jobs = Jobs(scheduler)
     held: list[Put] = []
+    scheduler.executor.check_storage(ctx.db_root, ctx.repository)
     remote = ctx.remote
-    if scheduler.executor is not None:  # workers open the repository themselves
-        scheduler.executor.check_storage(ctx.db_root, ctx.repository)
+    if not scheduler.executor.local:  # workers open the repository themselves
         remote = RemoteRef.of(
             ctx.repository, scheduler.num_workers, _max_requests(ctx.remote)
         )

@@ -117,8 +117,10 @@ class Scheduler:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             num_workers, thread_name_prefix="audb-publish"
         )
-        self.executor = executors.executor(scheduler, num_workers)
-        r"""Where :meth:`dispatch` runs jobs, ``None`` for the threads."""
+        threads = executors.ThreadExecutor(self.submit, self.cores)
+        self.executor = executors.executor(scheduler, num_workers, threads)
+        r"""Where :meth:`dispatch` runs jobs: these threads,
+        a process pool or a Dask cluster."""
 
     def __enter__(self) -> Scheduler:
         return self
@@ -126,15 +128,14 @@ class Scheduler:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.stop()
-        if self.executor is not None:
-            self.executor.shutdown(failed=exc_type is not None)
+        self.executor.shutdown(failed=exc_type is not None)
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.display.__exit__(exc_type, exc, tb)
 
     @property
     def parallel(self) -> int:
         r"""Number of jobs :meth:`dispatch` runs at a time."""
-        return self.cores if self.executor is None else self.executor.workers
+        return self.executor.workers
 
     @property
     def stopped(self) -> bool:
@@ -184,9 +185,10 @@ class Scheduler:
     ) -> concurrent.futures.Future:
         r"""Schedule ``function(*args, progress)`` where scan and put jobs run.
 
-        On the threads of this scheduler ``progress`` is :meth:`progress`
-        for ``stage``;
-        on an :attr:`executor` it ignores the bytes,
+        On the threads of this scheduler
+        (:class:`~audb_publish.executors.ThreadExecutor`)
+        ``progress`` is :meth:`progress` for ``stage``;
+        on a process pool or a Dask cluster it ignores the bytes,
         which the caller counts when the job finished.
 
         Args:
@@ -202,12 +204,12 @@ class Scheduler:
 
         """
         self.display.start(stage)
-        if self.executor is None:
-            progress = functools.partial(self.progress, stage=stage)
-            return self.submit(function, *args, progress)
         if self._stop.is_set():
             raise Cancelled()
-        return self.executor.submit(function, *args, executors.ignore_progress)
+        progress = executors.ignore_progress
+        if self.executor.local:
+            progress = functools.partial(self.progress, stage=stage)
+        return self.executor.submit(function, *args, progress)
 
     def help(self, helper: Callable[[], None]) -> None:
         r"""Run ``helper`` as a job, for :func:`audb_publish.threads.assist`.
@@ -484,7 +486,7 @@ class Jobs:
             Exception: the error of the earliest submitted job that fails
 
         """
-        elsewhere = self.scheduler.executor is not None
+        elsewhere = not self.scheduler.executor.local
         display = self.scheduler.display
         for future, result in self.scheduler.drain(self._pending):
             kind, key, nbytes, files, stages = self._kinds.pop(future)

@@ -230,11 +230,12 @@ def test_worker_that_cannot_see_db_root(repositories, template, tmp_path):
 
 
 def test_bad_scheduler_and_missing_dask(monkeypatch):
+    threads = executors.ThreadExecutor(lambda function, *args: function(*args), 2)
     with pytest.raises(ValueError, match="'scheduler' must be"):
-        executors.executor("gpu", 2)
+        executors.executor("gpu", 2, threads)
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"pip install 'audb-publish\[dask\]'"):
-        executors.executor("tcp://127.0.0.1:1", 2)
+        executors.executor("tcp://127.0.0.1:1", 2, threads)
 
 
 def test_update_in_place_with_the_cache_on_processes(
