@@ -14,7 +14,9 @@ so hashing, probing, compressing and writing archives
 never run on more threads than the cores this process may use,
 and gives its slot up while it waits on the network
 (inside :func:`~audb_publish.threads.waiting`),
-so that up to ``num_workers`` uploads and S3 requests are in flight.
+so that up to ``num_workers`` jobs wait on the repository at once
+(uploads to MinIO/S3 go on in the background,
+bounded by :mod:`audb_publish.network`).
 A job that can split its work,
 such as deflating one large file in blocks,
 asks for helpers on idle cores with :func:`~audb_publish.threads.assist`.
