@@ -13,6 +13,7 @@ import pytest
 
 from audb_publish import remote as remote_module
 from audb_publish import scan as scan_module
+from audb_publish import stores
 from audb_publish import validate as validate_module
 
 from helpers import Injected
@@ -219,14 +220,14 @@ def test_rerun_on_s3_puts_only_what_is_missing(
         return original(self, src, dst, checksum, verbose)
 
     # the header is created only if it is not there
-    create = remote_module.Remote._create_object
+    create = stores.S3Store._create_object
 
     def create_object(self, data, dst, checksum):
         uploads.append(dst)
         return create(self, data, dst, checksum)
 
     monkeypatch.setattr(audbackend.backend.Minio, "_put_file", put_file)
-    monkeypatch.setattr(remote_module.Remote, "_create_object", create_object)
+    monkeypatch.setattr(stores.S3Store, "_create_object", create_object)
     publish(root, repository, cache, num_workers=2)
     # the lock, then the header
     assert uploads == ["/equiv/1.0.0/db.lock", "/equiv/1.0.0/db.yaml"]

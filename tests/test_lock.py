@@ -385,7 +385,7 @@ def test_multipart_objects_are_checked_by_their_checksum(repositories, tmp_path)
     with Remote(repository.create_backend_interface()) as remote:
         remote.put_file(str(big), "/db/media/big.zip", "1.0.0")
         remote.put_file(str(big), "/db/media/same.zip", "1.0.0")
-        listed = remote._list("/db/media/1.0.0/")
+        listed = remote.store.list("/db/media/1.0.0/")
         assert "-" in listed["/db/media/1.0.0/big.zip"][1]
         assert remote.changed() == []
         other = tmp_path / "other"

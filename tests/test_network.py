@@ -15,6 +15,7 @@ import urllib3
 import audb_publish
 from audb_publish import network
 from audb_publish import remote as remote_module
+from audb_publish import stores
 from audb_publish.commit import VersionLock
 from audb_publish.commit.lock import Holder
 from audb_publish.relay import Relay
@@ -279,13 +280,13 @@ def test_a_retried_conditional_write_finds_its_own(repositories, monkeypatch):
 def test_the_bytes_in_flight_are_bounded(repositories, tmp_path, monkeypatch):
     r"""Large archives: the bytes written and not yet uploaded stay in the budget."""
     monkeypatch.setattr(network, "BUDGET", 5 << 20)
-    slow = remote_module.Remote._upload
+    slow = stores.S3Store.upload
 
     def slow_upload(self, *args):
         time.sleep(0.2)
         return slow(self, *args)
 
-    monkeypatch.setattr(remote_module.Remote, "_upload", slow_upload)
+    monkeypatch.setattr(stores.S3Store, "upload", slow_upload)
     root = str(tmp_path / "db")
     files = [f"big/{i}.bin" for i in range(6)]
     for file in files:
@@ -297,7 +298,7 @@ def test_the_bytes_in_flight_are_bounded(repositories, tmp_path, monkeypatch):
     db.save(root)
     repository = repositories.new("s3")
     uploads = []
-    uploads_in_flight = remote_module.Remote._uploads_in_flight
+    uploads_in_flight = stores.S3Store._uploads_in_flight
 
     def remember(self):
         found = uploads_in_flight(self)
@@ -305,7 +306,7 @@ def test_the_bytes_in_flight_are_bounded(repositories, tmp_path, monkeypatch):
             uploads.append(found)
         return found
 
-    monkeypatch.setattr(remote_module.Remote, "_uploads_in_flight", remember)
+    monkeypatch.setattr(stores.S3Store, "_uploads_in_flight", remember)
     publish_net(root, repository, str(tmp_path / "c"), num_workers=4)
     (found,) = uploads
     assert found.budget == 5 << 20
@@ -314,8 +315,8 @@ def test_the_bytes_in_flight_are_bounded(repositories, tmp_path, monkeypatch):
 
 
 def test_big_archives_go_up_in_parts(repositories, tmp_path, monkeypatch):
-    monkeypatch.setattr(remote_module, "_MULTIPART", 6 << 20)
-    monkeypatch.setattr(remote_module, "_PART", 5 << 20)
+    monkeypatch.setattr(stores, "_MULTIPART", 6 << 20)
+    monkeypatch.setattr(stores, "_PART", 5 << 20)
     root = str(tmp_path / "db")
     os.makedirs(os.path.join(root, "big"))
     with open(os.path.join(root, "big", "a.bin"), "wb") as fp:
@@ -326,7 +327,7 @@ def test_big_archives_go_up_in_parts(repositories, tmp_path, monkeypatch):
     repository = repositories.new("s3")
     publish_net(root, repository, str(tmp_path / "c"), num_workers=2)
     with remote_module.Remote.of(repository) as remote:
-        listed = remote._list("/net/media/1.0.0/")
+        listed = remote.store.list("/net/media/1.0.0/")
     (etag,) = [etag for _, etag in listed.values()]
     assert etag.endswith("-3")  # 5 MiB parts of 12 MiB
     assert audb_publish.verify("net", "1.0.0", repository, deep=True).intact

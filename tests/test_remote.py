@@ -40,7 +40,7 @@ def test_listing_of_more_than_one_page(repositories, seaweedfs):
             return execute(method, bucket, **kwargs)
 
         remote.backend._client._execute = counted
-        listed = remote._list(folder)
+        listed = remote.store.list(folder)
         assert len(pages) >= 2 and pages[0] is None and all(pages[1:])
         assert listed == {
             folder + name: (len(name), listed[folder + name][1]) for name in names

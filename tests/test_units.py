@@ -15,6 +15,7 @@ import pytest
 
 import audb_publish
 from audb_publish import remote as remote_module
+from audb_publish import stores
 from audb_publish.patching import _ORIGINAL as upstream_publish
 from audb_publish.scheduler import Pending
 from audb_publish.scheduler import Scheduler
@@ -145,9 +146,8 @@ def test_other_backends_use_put_file(repository, tmp_path, monkeypatch):
     calls = []
     original = audb.Repository.create_backend_interface
 
-    monkeypatch.setattr(
-        remote_module.Remote, "is_file_system", property(lambda s: False)
-    )
+    # the file system as any backend: no store of its own
+    monkeypatch.setattr(stores, "KINDS", ())
 
     def put_file(self, src, dst, *args, **kwargs):
         calls.append(dst)
