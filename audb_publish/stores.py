@@ -183,10 +183,14 @@ class Store:
     ) -> None:
         r"""Upload ``local`` to ``dst``; then remove ``folder``, if given."""
         try:
-            self.backend.put_file(local, dst)
+            self._send(local, dst, checksum, size)
         finally:
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
+
+    def _send(self, local: str, dst: str, checksum: str, size: int) -> None:
+        r"""Upload ``local`` to ``dst``: the backend's ``put_file()``."""
+        self.backend.put_file(local, dst)
 
     def create(self, dst: str, data: bytes) -> bool:
         r"""Create a small file only if there is none; ``False`` if there was."""
@@ -448,38 +452,26 @@ class S3Store(Store):
                 self._uploads = network.Uploads(self.pacer, budget)
             return self._uploads
 
-    def upload(
-        self,
-        local: str,
-        dst: str,
-        checksum: str,
-        size: int,
-        folder: str | None = None,
-    ) -> None:
+    def _send(self, local: str, dst: str, checksum: str, size: int) -> None:
         r"""One PUT, or parts at once for 64 MB and more, within the pacer."""
+        if self.pacer is None:
+            audbackend.core.utils.call_function_on_backend(
+                self.backend._put_file, local, dst, checksum, False
+            )
+            return
+        part = _PART if size >= _MULTIPART else max(size, _MIN_PART)
         try:
-            if self.pacer is None:
-                audbackend.core.utils.call_function_on_backend(
-                    self.backend._put_file, local, dst, checksum, False
-                )
-                return
-            part = _PART if size >= _MULTIPART else max(size, _MIN_PART)
-            try:
-                self.backend._client.fput_object(
-                    self.backend.repository,
-                    self.backend.path(dst),
-                    local,
-                    content_type=mimetypes.guess_type(dst)[0]
-                    or "application/octet-stream",
-                    metadata={"checksum": checksum, "owner": getpass.getuser()},
-                    part_size=part,
-                    num_parallel_uploads=_parts(size),
-                )
-            except Exception as error:
-                raise audbackend.BackendError(error) from error
-        finally:
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+            self.backend._client.fput_object(
+                self.backend.repository,
+                self.backend.path(dst),
+                local,
+                content_type=mimetypes.guess_type(dst)[0] or "application/octet-stream",
+                metadata={"checksum": checksum, "owner": getpass.getuser()},
+                part_size=part,
+                num_parallel_uploads=_parts(size),
+            )
+        except Exception as error:
+            raise audbackend.BackendError(error) from error
 
     def create(self, dst: str, data: bytes) -> bool:  # noqa: D102
         # sent from memory
