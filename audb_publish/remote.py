@@ -48,8 +48,6 @@ from audb_publish import network
 from audb_publish import owners
 from audb_publish import stores
 from audb_publish import zipwriter
-from audb_publish.layout import DEPENDENCY_FILE  # noqa: F401 - for commit
-from audb_publish.layout import HEADER_FILE  # noqa: F401 - for commit
 from audb_publish.stores import Entry  # noqa: F401 - for the lock
 from audb_publish.stores import Writer
 from audb_publish.threads import waiting

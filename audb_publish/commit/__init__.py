@@ -32,13 +32,14 @@ import tempfile
 
 import audb
 
+from audb_publish import layout
 from audb_publish import owners
 from audb_publish.commit.lock import VersionLock
 from audb_publish.commit.lock import VersionLockedError
 from audb_publish.commit.lock import VersionLockLostError
 from audb_publish.commit.lock import unlock
-from audb_publish.remote import DEPENDENCY_FILE
-from audb_publish.remote import HEADER_FILE
+from audb_publish.layout import DEPENDENCY_FILE
+from audb_publish.layout import HEADER_FILE
 from audb_publish.remote import Remote
 
 __all__ = [
@@ -97,7 +98,7 @@ def commit(
             and ``db_root`` is unchanged
 
     """
-    header = f"/{name}/{HEADER_FILE}"
+    header = layout.header(name)
     exists = RuntimeError(
         f"A version '{version}' already exists for database '{name}'."
     )
@@ -119,7 +120,7 @@ def commit(
     ) as tmp:
         deps_file = os.path.join(tmp, DEPENDENCY_FILE)
         deps.save(deps_file)
-        remote.put_file(deps_file, f"/{name}/{DEPENDENCY_FILE}", version)
+        remote.put_file(deps_file, layout.dependencies(name), version)
         try:
             remote.put_file(
                 os.path.join(db_root, HEADER_FILE), header, version, exclusive=True
