@@ -91,9 +91,9 @@ class Pacer:
     """
 
     def __init__(self, floor: int = 1, start: int = START, cap: int = CAP):
-        self.floor = floor
-        self.cap = max(cap, floor)
-        self.limit = float(min(max(start, floor), self.cap))
+        self._limits(floor, start, cap)
+        self.max_requests: int | None = None
+        r"""``max_requests`` of :meth:`configure`, ``None`` if it adapts freely."""
         self.in_flight = 0
         self.most = 0
         r"""Most requests in flight at once."""
@@ -120,12 +120,17 @@ class Pacer:
 
         """
         with self._condition:
-            start = START if max_requests is None else max_requests
-            cap = CAP if max_requests is None else max_requests
-            self.floor = floor
-            self.cap = max(cap, floor)
-            self.limit = float(min(max(start, floor), self.cap))
+            self.max_requests = max_requests
+            if max_requests is None:
+                self._limits(floor, START, CAP)
+            else:
+                self._limits(floor, max_requests, max_requests)
             self._condition.notify_all()
+
+    def _limits(self, floor: int, start: int, cap: int) -> None:
+        self.floor = floor
+        self.cap = max(cap, floor)
+        self.limit = float(min(max(start, floor), self.cap))
 
     @contextlib.contextmanager
     def slot(self, n: int = 1):

@@ -25,7 +25,6 @@ import logging
 import audb
 
 from audb_publish import compression as compression_
-from audb_publish import network
 from audb_publish import owners
 from audb_publish import pack
 from audb_publish import pipeline as pipeline_
@@ -421,7 +420,7 @@ def scan_and_put(
     remote = ctx.remote
     if not scheduler.executor.local:  # workers open the repository themselves
         remote = RemoteRef.of(
-            ctx.repository, scheduler.num_workers, _max_requests(ctx.remote)
+            ctx.repository, scheduler.num_workers, ctx.remote.max_requests
         )
 
     def submit_puts() -> None:
@@ -461,14 +460,6 @@ def scan_and_put(
     )
     ctx.remote.flush()  # uploads still in flight
     _mark(report, "put")
-
-
-def _max_requests(remote) -> int | None:
-    r"""``max_requests`` the remote was configured with, ``None`` if adaptive."""
-    pacer = remote.pacer
-    if pacer is None or pacer.cap == network.CAP:
-        return None
-    return pacer.cap
 
 
 def _mark(report: Report, name: str) -> None:

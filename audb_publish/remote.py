@@ -171,6 +171,11 @@ class Remote:
             self.pacer.configure(num_workers, max_requests)
 
     @property
+    def max_requests(self) -> int | None:
+        r"""``max_requests`` this remote was configured with, see :meth:`configure`."""
+        return None if self.pacer is None else self.pacer.max_requests
+
+    @property
     def retries(self) -> int:
         r"""Requests retried so far."""
         return 0 if self.pacer is None else self.pacer.retries

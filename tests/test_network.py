@@ -98,8 +98,11 @@ def test_max_requests_fixes_start_and_cap_never_below_num_workers():
     assert (pacer.limit, pacer.cap) == (16, 16)
     pacer.configure(8, 2)
     assert (pacer.limit, pacer.cap) == (8, 8)
+    pacer.configure(1, network.CAP)  # fixed at the cap: not adaptive from 32
+    assert (pacer.limit, pacer.cap, pacer.max_requests) == (128, 128, 128)
     pacer.configure(1, None)
     assert (pacer.limit, pacer.cap) == (network.START, network.CAP)
+    assert pacer.max_requests is None
     with pytest.raises(ValueError, match="max_requests must be None or a positive"):
         audb_publish.publish("db", "1.0.0", None, max_requests=0)
 

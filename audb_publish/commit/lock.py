@@ -216,6 +216,26 @@ class Holder:
         except (ValueError, TypeError, AttributeError):
             return None
 
+    @classmethod
+    def read(cls, data: bytes) -> Holder:
+        r"""Who holds a lock: as :meth:`parse`, an unknown holder if it fails.
+
+        An unknown holder has no host and process,
+        so only its lease tells it stale (the default of 60 s).
+
+        Args:
+            data: content of a lock file
+
+        Returns:
+            holder
+
+        Examples:
+            >>> Holder.read(b"not a lock").host
+            '?'
+
+        """
+        return cls.parse(data) or cls("?", 0, "?", "?", "")
+
     def gone(self) -> str | None:
         r"""Tell why the holder's process is provably gone.
 
@@ -485,7 +505,7 @@ class VersionLock:
                 if entry is None:
                     continue  # removed meanwhile
                 if entry.data != mine.encode():
-                    return Holder.parse(entry.data) or Holder("?", 0, "?", "?", "")
+                    return Holder.read(entry.data)
                 self._holder = mine
                 return None
             entry = self._read()
@@ -494,7 +514,7 @@ class VersionLock:
             if entry.data == mine.encode():  # a retried write found its own
                 self._holder = mine
                 return None
-            holder = Holder.parse(entry.data) or Holder("?", 0, "?", "?", "")
+            holder = Holder.read(entry.data)
             reason = self._stale(holder, entry)
             if reason is None:
                 return holder
@@ -653,7 +673,7 @@ def read_holder(remote: Remote, name: str, version: str) -> tuple[Holder, Entry]
     entry = remote.read_entry(layout.lock(name), version)
     if entry is None:
         return None
-    return Holder.parse(entry.data) or Holder("?", 0, "?", "?", ""), entry
+    return Holder.read(entry.data), entry
 
 
 def unlock(
